@@ -1,0 +1,92 @@
+import CairnCommon
+import Foundation
+
+/// How an agent runs. Every duration is in seconds.
+public struct AgentConfiguration: Sendable {
+    public var hubURL: String?
+    public var token: String?
+    public var clusterName: String?
+    public var stateDirectory: String
+    public var adapter: String = "simulated"
+    public var labels: [String: String] = [:]
+    /// How long the hub may hold a bundle long-poll.
+    public var pollWait: Double = 30
+    /// Full re-apply of everything cached, which corrects drift on the site.
+    public var resyncInterval: Double = 60
+    /// How often live status is read back when nothing else happens.
+    public var statusInterval: Double = 5
+    /// Until the hub says otherwise.
+    public var heartbeatInterval: Double = 10
+    public var backoffInitial: Double = 0.2
+    public var backoffMax: Double = 30
+    public var bundleLimits = BundleCodec.Limits()
+    public var simulated = SimulatedCluster.Configuration()
+
+    public init(stateDirectory: String) {
+        self.stateDirectory = stateDirectory
+    }
+
+    public var cachePath: String { (stateDirectory as NSString).appendingPathComponent("agent.sqlite") }
+    public var simulatedClusterPath: String { (stateDirectory as NSString).appendingPathComponent("simulated-cluster.sqlite") }
+}
+
+/// Exponential backoff with full jitter, so a thousand agents coming back do not arrive together.
+struct Backoff {
+    let initial: Double
+    let maximum: Double
+    private var attempt = 0
+
+    init(initial: Double, maximum: Double) {
+        self.initial = initial
+        self.maximum = maximum
+    }
+
+    mutating func next() -> Duration {
+        let ceiling = min(maximum, initial * pow(2, Double(min(attempt, 30))))
+        attempt += 1
+        return .milliseconds(Int64(Double.random(in: (ceiling / 2)...ceiling) * 1000))
+    }
+
+    mutating func reset() { attempt = 0 }
+}
+
+/// A wake-up call for one waiting loop: fired any number of times, it wakes the loop once.
+actor Wakeup {
+    private var fired = false
+    private var continuation: CheckedContinuation<Void, Never>?
+
+    func fire() {
+        if let continuation {
+            self.continuation = nil
+            continuation.resume()
+        } else {
+            fired = true
+        }
+    }
+
+    private func suspend() async {
+        if fired { return }
+        await withCheckedContinuation { continuation = $0 }
+    }
+
+    private func settle() {
+        fired = false
+        continuation?.resume()
+        continuation = nil
+    }
+
+    /// Returns when fired (now or earlier), after `timeout`, or on cancellation.
+    nonisolated func wait(timeout: Duration) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.suspend() }
+            group.addTask { try? await Task.sleep(for: timeout) }
+            await group.next()
+            await self.settle()
+            group.cancelAll()
+        }
+    }
+}
+
+extension Duration {
+    static func seconds(_ value: Double) -> Duration { .milliseconds(Int64(value * 1000)) }
+}

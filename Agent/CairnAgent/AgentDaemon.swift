@@ -1,0 +1,234 @@
+import AsyncHTTPClient
+import CairnCommon
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// The agent: enrols once, then pulls bundles, reconciles, reports status and heartbeats — each its own loop.
+/// With an accepted identity in its cache it starts enforcing at once, hub or no hub.
+public final class AgentDaemon: Service, @unchecked Sendable {
+    public let configuration: AgentConfiguration
+    public let cache: AgentCache
+    public let adapter: any ClusterAdapter
+    let logger: Logger
+    let http: HTTPClient
+    let codec: BundleCodec
+    let reconciler: Reconciler
+    private let reconcileWakeup = Wakeup()
+    private let statusWakeup = Wakeup()
+    private let pendingLock = NSLock()
+    private var pendingApply = Set<String>()
+
+    public init(configuration: AgentConfiguration, adapter: (any ClusterAdapter)? = nil, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        cache = try AgentCache(path: configuration.cachePath)
+        if let adapter {
+            self.adapter = adapter
+        } else {
+            self.adapter = try Self.makeAdapter(configuration)
+        }
+        var httpConfiguration = HTTPClient.Configuration()
+        httpConfiguration.timeout = .init(connect: .seconds(10))
+        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
+        codec = BundleCodec(limits: configuration.bundleLimits)
+        reconciler = Reconciler(cache: cache, adapter: self.adapter, logger: logger)
+    }
+
+    static func makeAdapter(_ configuration: AgentConfiguration) throws -> any ClusterAdapter {
+        switch configuration.adapter {
+        case "simulated": return try SimulatedCluster(path: configuration.simulatedClusterPath, configuration: configuration.simulated)
+        default: throw CairnError(.invalid, "adapter '\(configuration.adapter)' is not known; use 'simulated'", field: "adapter")
+        }
+    }
+
+    public func run() async throws {
+        do {
+            try await cancelWhenGracefulShutdown {
+                let identity = try await self.enrolled()
+                let hub = HubClient(http: self.http, baseURL: identity.hubURL)
+                try await withThrowingDiscardingTaskGroup { group in
+                    group.addTask { try await self.reconcileLoop() }
+                    group.addTask { try await self.pullLoop(hub: hub, identity: identity) }
+                    group.addTask { try await self.statusLoop(hub: hub, identity: identity) }
+                    group.addTask { try await self.heartbeatLoop(hub: hub, identity: identity) }
+                }
+            }
+        } catch is CancellationError {
+            logger.info("agent stopped")
+        } catch {
+            try? await http.shutdown()
+            throw error
+        }
+        try? await http.shutdown()
+    }
+
+    // MARK: Enrolment
+
+    /// The accepted identity: from the cache when there is one, otherwise by enrolling and waiting for approval.
+    func enrolled() async throws -> AgentIdentity {
+        var identity = try cache.identity()
+        if identity == nil {
+            guard let hubURL = configuration.hubURL, let name = configuration.clusterName else {
+                throw CairnError(.invalid, "this agent has not enrolled yet: --hub and --name are required", field: "hub")
+            }
+            try Names.validateLabel(name, field: "name")
+            try Names.validateLabels(configuration.labels, field: "label")
+            // Saved before the hub hears of it: a crash after the hub accepts must not lose the secret.
+            identity = AgentIdentity(hubURL: hubURL, clusterName: name, labels: configuration.labels)
+            try cache.saveIdentity(identity!)
+        }
+        guard var identity else { throw CancellationError() }
+        if identity.enrolment == .accepted { return identity }
+        let hub = HubClient(http: http, baseURL: identity.hubURL)
+        var backoff = Backoff(initial: configuration.backoffInitial, maximum: min(configuration.backoffMax, 5))
+        var sentEnrolment = false
+        while true {
+            do {
+                let status: EnrolmentStatus
+                if !sentEnrolment {
+                    guard let token = configuration.token else {
+                        throw CairnError(.invalid, "this agent has not enrolled yet: --token is required", field: "token")
+                    }
+                    let claims = try await adapter.claims()
+                    do {
+                        status = try await hub.enrol(EnrolRequest(token: token, clusterName: identity.clusterName, labels: identity.labels, credentialHash: identity.credentialHash, claims: claims.claims))
+                    } catch let error as HubError where error.status == 401 || error.status == 409 {
+                        // A used-up token may have been spent by our own earlier attempt: ask with the credential.
+                        if let known = try? await hub.enrolment(identity) { status = known } else { throw error }
+                    }
+                    sentEnrolment = true
+                } else {
+                    status = try await hub.enrolment(identity)
+                }
+                try cache.recordContact()
+                if status.state != identity.enrolment {
+                    identity.enrolment = status.state
+                    try cache.saveIdentity(identity)
+                    logger.info("enrolment changed", metadata: ["cluster.name": .string(identity.clusterName), "cluster.enrolment": .string(status.state.rawValue)])
+                }
+                if status.state == .accepted { return identity }
+            } catch let error as HubError where error.status == 400 || error.status == 401 && !sentEnrolment {
+                logger.error("enrolment refused", metadata: ["error.message": .string(error.error.message)])
+                throw error
+            } catch let error as CairnError {
+                throw error
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                logger.warning("hub not reachable for enrolment", metadata: ["error.message": .string("\(error)")])
+            }
+            try await Task.sleep(for: backoff.next())
+        }
+    }
+
+    // MARK: Loops
+
+    func pullLoop(hub: HubClient, identity: AgentIdentity) async throws {
+        var backoff = Backoff(initial: configuration.backoffInitial, maximum: configuration.backoffMax)
+        while true {
+            do {
+                let since = try cache.revision()
+                let answer = try await hub.bundle(since: since, wait: configuration.pollWait, identity: identity, maxBytes: configuration.bundleLimits.maxCompressedBytes)
+                try cache.recordContact()
+                if case .bundle(let bytes, let digest) = answer {
+                    let bundle = try codec.decode(bytes, expectedDigest: digest)
+                    guard bundle.cluster == identity.clusterName else {
+                        throw CairnError(.bundleRejected, "bundle is for cluster \(bundle.cluster), not \(identity.clusterName)")
+                    }
+                    if let from = bundle.since, from != since {
+                        throw CairnError(.bundleRejected, "delta bundle starts at revision \(from) but the cache holds \(since.map(String.init) ?? "none")")
+                    }
+                    for work in bundle.works { try work.validate(cluster: identity.clusterName) }
+                    let changed = try cache.commit(bundle)
+                    logger.debug("bundle committed", metadata: ["bundle.revision": .stringConvertible(bundle.revision), "bundle.works": .stringConvertible(changed.count)])
+                    pendingLock.withLock { pendingApply.formUnion(changed) }
+                    await reconcileWakeup.fire()
+                }
+                backoff.reset()
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                logger.warning("bundle pull failed", metadata: ["error.message": .string("\(error)")])
+                try await Task.sleep(for: backoff.next())
+            }
+        }
+    }
+
+    func reconcileLoop() async throws {
+        var lastResync = Date.distantPast
+        var recheck = 0.05
+        while true {
+            try Task.checkCancellation()
+            let now = Date()
+            let resync = now.timeIntervalSince(lastResync) >= configuration.resyncInterval
+            let apply: Set<String>? = resync ? nil : pendingLock.withLock { defer { pendingApply.removeAll() } ; return pendingApply }
+            if resync { pendingLock.withLock { pendingApply.removeAll() } }
+            var wait = configuration.statusInterval
+            do {
+                let outcome = try await reconciler.reconcile(apply: apply)
+                if resync { lastResync = now }
+                if outcome.queuedStatus { await statusWakeup.fire() }
+                if outcome.progressing {
+                    wait = min(wait, recheck)
+                    recheck = min(recheck * 2, 1)
+                } else {
+                    recheck = 0.05
+                }
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                logger.error("reconcile failed", metadata: ["error.message": .string("\(error)")])
+                wait = min(wait, 1)
+            }
+            wait = min(wait, max(0.01, configuration.resyncInterval - Date().timeIntervalSince(lastResync)))
+            await reconcileWakeup.wait(timeout: .seconds(wait))
+        }
+    }
+
+    func statusLoop(hub: HubClient, identity: AgentIdentity) async throws {
+        var backoff = Backoff(initial: configuration.backoffInitial, maximum: configuration.backoffMax)
+        while true {
+            try Task.checkCancellation()
+            var wait = Duration.seconds(30)
+            do {
+                let batch = try cache.unsent(limit: 100)
+                if !batch.isEmpty {
+                    try await hub.report(StatusReport(works: batch.map(\.update)), identity: identity)
+                    try cache.markSent(batch)
+                    backoff.reset()
+                    // More may be waiting: go again at once.
+                    if batch.count == 100 { continue }
+                }
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                logger.warning("status report failed", metadata: ["error.message": .string("\(error)")])
+                wait = backoff.next()
+            }
+            await statusWakeup.wait(timeout: wait)
+        }
+    }
+
+    func heartbeatLoop(hub: HubClient, identity: AgentIdentity) async throws {
+        var interval = configuration.heartbeatInterval
+        while true {
+            do {
+                let claims = try await adapter.claims()
+                var all = claims.claims
+                all.append(ClusterClaim(name: "agent.version", value: CairnVersion.current))
+                let answer = try await hub.heartbeat(Heartbeat(claims: all, allocatable: claims.allocatable), identity: identity)
+                interval = max(0.1, answer.intervalSeconds)
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                logger.warning("heartbeat failed", metadata: ["error.message": .string("\(error)")])
+            }
+            try await Task.sleep(for: .seconds(interval))
+        }
+    }
+}
+
+public enum CairnVersion {
+    public static let current = "0.1.0"
+}

@@ -1,0 +1,80 @@
+import ArgumentParser
+import CairnCommon
+import Foundation
+import Logging
+import ServiceLifecycle
+import Yams
+
+/// `cairn-agent`: run the daemon, or look at what it holds, offline.
+public struct AgentCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "cairn-agent", abstract: "The Cairn agent: runs what the hub says on this site.",
+        subcommands: [Run.self, StatusCommand.self, ObjectsCommand.self])
+    public init() {}
+}
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Enrol (once) and run the agent.")
+
+    @Option(help: "A YAML configuration file; flags override it.") var config: String?
+    @Option(help: "The hub's URL.") var hub: String?
+    @Option(help: "The enrolment token (needed only until the site is enrolled).") var token: String?
+    @Option(help: "This cluster's name (DNS-1123 label).") var name: String?
+    @Option(help: "Directory for the cache and the simulated cluster.") var stateDir: String?
+    @Option(help: "simulated (the built-in cluster).") var adapter: String?
+    @Option(name: .customLong("label"), help: "A label to ask for, k=v (repeatable).") var labels: [String] = []
+    @Option(help: "Seconds between full re-applies (drift correction).") var resyncInterval: Double?
+    @Option(help: "Seconds the simulated cluster takes to make a workload ready.") var simulatedReadyDelay: Double?
+    @Option(help: "platform claim of the simulated cluster.") var simulatedPlatform: String?
+    @Option(help: "Log level.") var logLevel: String = "info"
+
+    func run() async throws {
+        var file = AgentFileConfiguration()
+        if let config {
+            let text = try String(contentsOfFile: config, encoding: .utf8)
+            file = try YAMLDecoder().decode(AgentFileConfiguration.self, from: text)
+        }
+        guard let stateDir = stateDir ?? file.stateDir else {
+            throw ValidationError("--state-dir (or stateDir in --config) is required")
+        }
+        var configuration = AgentConfiguration(stateDirectory: stateDir)
+        configuration.hubURL = hub ?? file.hub
+        configuration.token = token ?? file.token
+        configuration.clusterName = name ?? file.name
+        configuration.adapter = adapter ?? file.adapter ?? "simulated"
+        configuration.labels = file.labels ?? [:]
+        for label in labels {
+            let (key, value) = try KeyValue.parse(label, field: "--label")
+            configuration.labels[key] = value
+        }
+        if let value = resyncInterval ?? file.resyncInterval { configuration.resyncInterval = value }
+        if let value = simulatedReadyDelay ?? file.simulated?.readyDelay { configuration.simulated.readyDelay = value }
+        if let value = simulatedPlatform ?? file.simulated?.platform { configuration.simulated.platform = value }
+        if let value = file.simulated?.cpu { configuration.simulated.allocatableCPU = value }
+        if let value = file.simulated?.memory { configuration.simulated.allocatableMemory = value }
+        var logger = Logger(label: "cairn-agent")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        let daemon = try AgentDaemon(configuration: configuration, logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [daemon], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
+
+/// The agent's YAML configuration file.
+struct AgentFileConfiguration: Decodable {
+    var hub: String?
+    var token: String?
+    var name: String?
+    var stateDir: String?
+    var adapter: String?
+    var labels: [String: String]?
+    var resyncInterval: Double?
+    var simulated: Simulated?
+
+    struct Simulated: Decodable {
+        var readyDelay: Double?
+        var platform: String?
+        var cpu: String?
+        var memory: String?
+    }
+}

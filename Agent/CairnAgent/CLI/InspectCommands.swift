@@ -1,0 +1,99 @@
+import ArgumentParser
+import CairnCommon
+import Foundation
+
+/// `cairn-agent status`: what this site holds, read from the cache alone (works offline).
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "Show the agent's state, from its cache.")
+    @Option(help: "The agent's state directory.") var stateDir: String
+    @Option(name: .shortAndLong, help: "table or json.") var output: String = "table"
+
+    func run() async throws {
+        let report = try AgentReport.read(stateDirectory: stateDir)
+        if output == "json" {
+            print(String(decoding: try CairnJSON.encode(report, pretty: true), as: UTF8.self))
+            return
+        }
+        print("hub:          \(report.hub ?? "-")")
+        print("cluster:      \(report.cluster ?? "-")")
+        print("enrolment:    \(report.enrolment ?? "not enrolled")")
+        print("last contact: \(report.lastContact.map(RFC3339.string(from:)) ?? "never")")
+        print("revision:     \(report.revision.map(String.init) ?? "none")")
+        print("outbox:       \(report.outbox) unsent")
+        print("")
+        print("WORK".padding(toLength: 28, withPad: " ", startingAt: 0) + "GEN   APPLIED  AVAILABLE  DEGRADED")
+        for work in report.works {
+            print(
+                work.name.padding(toLength: 28, withPad: " ", startingAt: 0)
+                    + String(work.generation).padding(toLength: 6, withPad: " ", startingAt: 0)
+                    + (work.conditions["Applied"] ?? "-").padding(toLength: 9, withPad: " ", startingAt: 0)
+                    + (work.conditions["Available"] ?? "-").padding(toLength: 11, withPad: " ", startingAt: 0)
+                    + (work.deleting ? "deleting" : (work.conditions["Degraded"] ?? "-")))
+        }
+    }
+}
+
+/// What `cairn-agent status` shows.
+public struct AgentReport: Codable, Sendable {
+    public struct Work: Codable, Sendable {
+        public var name: String
+        public var generation: Int64
+        public var deleting: Bool
+        public var conditions: [String: String]
+    }
+    public var hub: String?
+    public var cluster: String?
+    public var enrolment: String?
+    public var lastContact: Date?
+    public var revision: Int64?
+    public var outbox: Int
+    public var works: [Work]
+
+    public static func read(stateDirectory: String) throws -> AgentReport {
+        let path = AgentConfiguration(stateDirectory: stateDirectory).cachePath
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw CairnError(.notFound, "no agent cache at \(path)", field: "state-dir")
+        }
+        let cache = try AgentCache(path: path)
+        let identity = try cache.identity()
+        let statuses = try cache.latestStatuses()
+        let works = try cache.works().map { cached in
+            Work(
+                name: cached.work.name, generation: cached.work.generation, deleting: cached.deleting,
+                conditions: Dictionary(
+                    (statuses[cached.work.name]?.status?.conditions ?? []).map { ($0.type, $0.status) }, uniquingKeysWith: { a, _ in a }))
+        }
+        return AgentReport(
+            hub: identity?.hubURL, cluster: identity?.clusterName, enrolment: identity?.enrolment.rawValue,
+            lastContact: try cache.lastContact(), revision: try cache.revision(), outbox: try cache.outboxLength(), works: works)
+    }
+}
+
+/// `cairn-agent objects`: the objects the adapter holds on this site.
+struct ObjectsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "objects", abstract: "List the objects on this site.")
+    @Option(help: "The agent's state directory.") var stateDir: String
+    @Option(name: .shortAndLong, help: "table or json.") var output: String = "table"
+
+    func run() async throws {
+        let configuration = AgentConfiguration(stateDirectory: stateDir)
+        guard FileManager.default.fileExists(atPath: configuration.simulatedClusterPath) else {
+            throw CairnError(.notFound, "no simulated cluster at \(configuration.simulatedClusterPath)", field: "state-dir")
+        }
+        let objects = try await SimulatedCluster(path: configuration.simulatedClusterPath).objects()
+        if output == "json" {
+            print(String(decoding: try CairnJSON.encode(ItemList(items: objects), pretty: true), as: UTF8.self))
+            return
+        }
+        print("KIND".padding(toLength: 24, withPad: " ", startingAt: 0) + "NAMESPACE".padding(toLength: 20, withPad: " ", startingAt: 0) + "NAME".padding(toLength: 32, withPad: " ", startingAt: 0) + "READY")
+        for object in objects {
+            let status = object["status"]
+            let ready = status?["readyReplicas"]?.intValue.map { "\($0)/\(object["spec"]?["replicas"]?.intValue ?? 1)" } ?? "-"
+            print(
+                (object["kind"]?.stringValue ?? "").padding(toLength: 24, withPad: " ", startingAt: 0)
+                    + (object["metadata"]?["namespace"]?.stringValue ?? "").padding(toLength: 20, withPad: " ", startingAt: 0)
+                    + (object["metadata"]?["name"]?.stringValue ?? "").padding(toLength: 32, withPad: " ", startingAt: 0)
+                    + ready)
+        }
+    }
+}

@@ -1,0 +1,235 @@
+import CairnCommon
+import Foundation
+import GRDB
+
+/// The agent's memory: identity, the last verified desired state with its revision, what was applied, and
+/// the status outbox. WAL with synchronous=FULL: what the agent acknowledged survives kill -9 and power loss.
+public struct AgentCache: Sendable {
+    let pool: DatabasePool
+
+    public init(path: String) throws {
+        let directory = (path as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        pool = try DatabasePool(path: path, configuration: configuration)
+        // The cache holds the cluster credential: only the agent's user may read it.
+        chmod(path, 0o600)
+        try Self.migrator.migrate(pool)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: identity, works, inventory, outbox") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                    CREATE TABLE works (
+                        name TEXT PRIMARY KEY, generation INTEGER NOT NULL, body TEXT NOT NULL,
+                        revision INTEGER NOT NULL, deleting INTEGER NOT NULL DEFAULT 0);
+                    CREATE TABLE inventory (
+                        work TEXT NOT NULL, key TEXT NOT NULL, manifest_key TEXT NOT NULL, uid TEXT,
+                        PRIMARY KEY (work, key));
+                    CREATE TABLE outbox (
+                        work TEXT PRIMARY KEY, generation INTEGER NOT NULL, status TEXT, deleted INTEGER NOT NULL,
+                        seq INTEGER NOT NULL, sent_seq INTEGER NOT NULL DEFAULT 0);
+                    """)
+        }
+        return migrator
+    }
+
+    // MARK: Identity and bookkeeping
+
+    public func identity() throws -> AgentIdentity? {
+        try pool.read { db in
+            guard let text = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'identity'") else { return nil }
+            return try CairnJSON.decode(AgentIdentity.self, from: Data(text.utf8), what: "cached identity")
+        }
+    }
+
+    public func saveIdentity(_ identity: AgentIdentity) throws {
+        try pool.write { db in try Self.setMeta(db, "identity", String(decoding: try CairnJSON.encode(identity), as: UTF8.self)) }
+    }
+
+    /// The revision of the last bundle committed, nil before the first.
+    public func revision() throws -> Int64? {
+        try pool.read { db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'revision'").flatMap { Int64($0) } }
+    }
+
+    public func recordContact(_ date: Date = Date()) throws {
+        try pool.write { db in try Self.setMeta(db, "last_contact", RFC3339.string(from: date)) }
+    }
+
+    public func lastContact() throws -> Date? {
+        try pool.read { db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'last_contact'").flatMap(RFC3339.date(from:)) }
+    }
+
+    static func setMeta(_ db: Database, _ key: String, _ value: String) throws {
+        try db.execute(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", arguments: [key, value])
+    }
+
+    // MARK: Desired state
+
+    /// Commits a verified bundle and its revision in one transaction; returns the names of works that changed.
+    @discardableResult
+    public func commit(_ bundle: WorkBundle) throws -> Set<String> {
+        try pool.write { db in
+            var changed = Set<String>()
+            let present = Set(bundle.works.map(\.name))
+            if bundle.isFull {
+                for name in try String.fetchAll(db, sql: "SELECT name FROM works WHERE deleting = 0") where !present.contains(name) {
+                    try db.execute(sql: "UPDATE works SET deleting = 1 WHERE name = ?", arguments: [name])
+                    changed.insert(name)
+                }
+            }
+            for tombstone in bundle.tombstones where !present.contains(tombstone.name) {
+                try db.execute(sql: "UPDATE works SET deleting = 1 WHERE name = ?", arguments: [tombstone.name])
+                if db.changesCount > 0 { changed.insert(tombstone.name) }
+            }
+            for work in bundle.works {
+                let body = String(decoding: try CairnJSON.encode(work), as: UTF8.self)
+                let existing = try Row.fetchOne(db, sql: "SELECT body, deleting FROM works WHERE name = ?", arguments: [work.name])
+                if existing?["body"] == body && existing?["deleting"] == false { continue }
+                try db.execute(
+                    sql: "INSERT OR REPLACE INTO works (name, generation, body, revision, deleting) VALUES (?, ?, ?, ?, 0)",
+                    arguments: [work.name, work.generation, body, bundle.revision])
+                changed.insert(work.name)
+            }
+            try Self.setMeta(db, "revision", String(bundle.revision))
+            return changed
+        }
+    }
+
+    public func works() throws -> [CachedWork] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT body, deleting FROM works ORDER BY name").map { row in
+                CachedWork(
+                    work: try CairnJSON.decode(ManifestWork.self, from: Data((row["body"] as String).utf8), what: "cached work"),
+                    deleting: row["deleting"])
+            }
+        }
+    }
+
+    // MARK: Inventory
+
+    /// What the agent applied, by work.
+    public func inventory() throws -> [String: [ManifestKey: InventoryEntry]] {
+        try pool.read { db in
+            var result = [String: [ManifestKey: InventoryEntry]]()
+            for row in try Row.fetchAll(db, sql: "SELECT work, manifest_key, uid FROM inventory") {
+                let key = try CairnJSON.decode(ManifestKey.self, from: Data((row["manifest_key"] as String).utf8), what: "inventory key")
+                result[row["work"], default: [:]][key] = InventoryEntry(key: key, uid: row["uid"])
+            }
+            return result
+        }
+    }
+
+    public func recordApplied(work: String, entries: [InventoryEntry]) throws {
+        guard !entries.isEmpty else { return }
+        try pool.write { db in
+            for entry in entries {
+                try db.execute(
+                    sql: "INSERT OR REPLACE INTO inventory (work, key, manifest_key, uid) VALUES (?, ?, ?, ?)",
+                    arguments: [work, entry.key.id, String(decoding: try CairnJSON.encode(entry.key), as: UTF8.self), entry.uid])
+            }
+        }
+    }
+
+    public func forget(work: String, keys: [ManifestKey]) throws {
+        guard !keys.isEmpty else { return }
+        try pool.write { db in
+            for key in keys {
+                try db.execute(sql: "DELETE FROM inventory WHERE work = ? AND key = ?", arguments: [work, key.id])
+            }
+        }
+    }
+
+    /// Drops a deleted work and queues the report that it is gone, in one transaction.
+    public func finishDeletion(work: String, generation: Int64) throws {
+        try pool.write { db in
+            try db.execute(sql: "DELETE FROM inventory WHERE work = ?", arguments: [work])
+            try db.execute(sql: "DELETE FROM works WHERE name = ? AND deleting = 1", arguments: [work])
+            try Self.enqueue(db, WorkStatusUpdate(name: work, observedGeneration: generation, status: nil, deleted: true))
+        }
+    }
+
+    // MARK: Status outbox
+
+    /// The latest status recorded for each work, sent or not.
+    public func latestStatuses() throws -> [String: WorkStatusUpdate] {
+        try pool.read { db in
+            var result = [String: WorkStatusUpdate]()
+            for row in try Row.fetchAll(db, sql: "SELECT * FROM outbox") {
+                result[row["work"]] = try Self.update(from: row)
+            }
+            return result
+        }
+    }
+
+    public func enqueue(_ update: WorkStatusUpdate) throws {
+        try pool.write { db in try Self.enqueue(db, update) }
+    }
+
+    static func enqueue(_ db: Database, _ update: WorkStatusUpdate) throws {
+        let seq = (try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM outbox") ?? 0) + 1
+        try db.execute(
+            sql: """
+                INSERT INTO outbox (work, generation, status, deleted, seq) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT(work) DO UPDATE SET generation = excluded.generation, status = excluded.status,
+                    deleted = excluded.deleted, seq = excluded.seq
+                """,
+            arguments: [
+                update.name, update.observedGeneration,
+                try update.status.map { String(decoding: try CairnJSON.encode($0), as: UTF8.self) }, update.deleted, seq,
+            ])
+    }
+
+    /// Statuses not yet acknowledged by the hub, oldest first.
+    public func unsent(limit: Int) throws -> [(seq: Int64, update: WorkStatusUpdate)] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM outbox WHERE seq > sent_seq ORDER BY seq LIMIT ?", arguments: [limit]).map {
+                (seq: $0["seq"], update: try Self.update(from: $0))
+            }
+        }
+    }
+
+    /// Marks statuses acknowledged; a status rewritten since it was read stays unsent. Reports of deleted works
+    /// leave the outbox once acknowledged.
+    public func markSent(_ sent: [(seq: Int64, update: WorkStatusUpdate)]) throws {
+        try pool.write { db in
+            for item in sent {
+                try db.execute(sql: "UPDATE outbox SET sent_seq = seq WHERE work = ? AND seq = ?", arguments: [item.update.name, item.seq])
+                try db.execute(sql: "DELETE FROM outbox WHERE work = ? AND seq = ? AND deleted = 1", arguments: [item.update.name, item.seq])
+            }
+        }
+    }
+
+    public func outboxLength() throws -> Int {
+        try pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox WHERE seq > sent_seq") ?? 0 }
+    }
+
+    static func update(from row: Row) throws -> WorkStatusUpdate {
+        WorkStatusUpdate(
+            name: row["work"], observedGeneration: row["generation"],
+            status: try (row["status"] as String?).map { try CairnJSON.decode(ManifestWork.Status.self, from: Data($0.utf8), what: "cached status") },
+            deleted: row["deleted"])
+    }
+}
+
+public struct CachedWork: Sendable {
+    public var work: ManifestWork
+    /// The hub removed it; its objects are being deleted (or orphaned).
+    public var deleting: Bool
+}
+
+public struct InventoryEntry: Sendable, Equatable {
+    public var key: ManifestKey
+    public var uid: String?
+    public init(key: ManifestKey, uid: String?) {
+        self.key = key
+        self.uid = uid
+    }
+}

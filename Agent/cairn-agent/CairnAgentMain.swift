@@ -1,0 +1,4 @@
+import CairnAgent
+
+@main
+extension AgentCommand {}

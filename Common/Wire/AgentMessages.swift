@@ -1,0 +1,76 @@
+import Foundation
+
+/// What a new site sends to join: the enrolment token, the name it wants, and the hash of a secret only it holds.
+public struct EnrolRequest: Codable, Sendable {
+    public var token: String
+    public var clusterName: String
+    public var labels: [String: String]?
+    /// SHA-256 (hex) of the agent's own credential secret; the secret itself never leaves the site unasked.
+    public var credentialHash: String
+    public var claims: [ClusterClaim]?
+
+    public init(token: String, clusterName: String, labels: [String: String]?, credentialHash: String, claims: [ClusterClaim]?) {
+        self.token = token
+        self.clusterName = clusterName
+        self.labels = labels
+        self.credentialHash = credentialHash
+        self.claims = claims
+    }
+}
+
+/// The hub's answer to enrolment and to an agent asking how its enrolment stands.
+public struct EnrolmentStatus: Codable, Sendable, Equatable {
+    public var clusterName: String
+    public var state: EnrolmentState
+    public var message: String?
+    public init(clusterName: String, state: EnrolmentState, message: String? = nil) {
+        self.clusterName = clusterName
+        self.state = state
+        self.message = message
+    }
+}
+
+/// One work's state on the site, as the agent reports it.
+public struct WorkStatusUpdate: Codable, Sendable, Equatable {
+    public var name: String
+    /// The work generation this status describes.
+    public var observedGeneration: Int64
+    public var status: ManifestWork.Status?
+    /// True once the work and (unless orphaned) its objects are gone from the site.
+    public var deleted: Bool
+
+    public init(name: String, observedGeneration: Int64, status: ManifestWork.Status?, deleted: Bool = false) {
+        self.name = name
+        self.observedGeneration = observedGeneration
+        self.status = status
+        self.deleted = deleted
+    }
+}
+
+public struct StatusReport: Codable, Sendable {
+    public var works: [WorkStatusUpdate]
+    public init(works: [WorkStatusUpdate]) { self.works = works }
+}
+
+/// The lease: sent every heartbeat interval with what the site claims about itself.
+public struct Heartbeat: Codable, Sendable {
+    public var claims: [ClusterClaim]
+    public var allocatable: [String: String]
+    public init(claims: [ClusterClaim], allocatable: [String: String]) {
+        self.claims = claims
+        self.allocatable = allocatable
+    }
+}
+
+public struct HeartbeatResponse: Codable, Sendable {
+    /// How often the hub expects a heartbeat.
+    public var intervalSeconds: Double
+    public init(intervalSeconds: Double) { self.intervalSeconds = intervalSeconds }
+}
+
+/// Header names of the bundle endpoint.
+public enum BundleHeaders {
+    public static let digest = "X-Cairn-Bundle-Digest"
+    public static let revision = "X-Cairn-Revision"
+    public static let contentType = "application/vnd.cairn.bundle+zlib"
+}

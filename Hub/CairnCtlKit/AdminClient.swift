@@ -1,0 +1,97 @@
+import AsyncHTTPClient
+import CairnCommon
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// An administrator's client for the hub API.
+public struct AdminClient: Sendable {
+    let http: HTTPClient
+    let baseURL: String
+    let token: String
+
+    public init(http: HTTPClient, baseURL: String, token: String) {
+        self.http = http
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.token = token
+    }
+
+    /// Runs `body` with a client whose HTTP connections are closed afterwards.
+    public static func with<T: Sendable>(hub: String, token: String, _ body: (AdminClient) async throws -> T) async throws -> T {
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        do {
+            let result = try await body(AdminClient(http: http, baseURL: hub, token: token))
+            try await http.shutdown()
+            return result
+        } catch {
+            try? await http.shutdown()
+            throw error
+        }
+    }
+
+    public func clusters() async throws -> [ManagedCluster] { try await get("clusters", ItemList<ManagedCluster>.self).items }
+    public func cluster(_ name: String) async throws -> ManagedCluster { try await get("clusters/\(escape(name))", ManagedCluster.self) }
+    public func approve(_ name: String) async throws -> ManagedCluster {
+        try await send(.POST, "clusters/\(escape(name))/approve", Optional<String>.none)
+    }
+    public func deny(_ name: String) async throws -> ManagedCluster {
+        try await send(.POST, "clusters/\(escape(name))/deny", Optional<String>.none)
+    }
+    public func label(_ name: String, _ patch: LabelPatch) async throws -> ManagedCluster {
+        try await send(.PATCH, "clusters/\(escape(name))/labels", patch)
+    }
+    public func removeCluster(_ name: String) async throws {
+        let _: Empty = try await send(.DELETE, "clusters/\(escape(name))", Optional<String>.none)
+    }
+
+    public func works(cluster: String?) async throws -> [ManifestWork] {
+        if let cluster { return try await get("clusters/\(escape(cluster))/works", ItemList<ManifestWork>.self).items }
+        return try await get("works", ItemList<ManifestWork>.self).items
+    }
+    public func work(_ name: String, cluster: String) async throws -> ManifestWork {
+        try await get("clusters/\(escape(cluster))/works/\(escape(name))", ManifestWork.self)
+    }
+    public func apply(_ work: ManifestWork, cluster: String) async throws -> ManifestWork {
+        try await send(.PUT, "clusters/\(escape(cluster))/works/\(escape(work.name))", work)
+    }
+    public func deleteWork(_ name: String, cluster: String) async throws -> ManifestWork {
+        try await send(.DELETE, "clusters/\(escape(cluster))/works/\(escape(name))", Optional<String>.none)
+    }
+
+    public func createToken(_ request: TokenRequest) async throws -> EnrolmentToken { try await send(.POST, "tokens", request) }
+    public func tokens() async throws -> [EnrolmentToken] { try await get("tokens", ItemList<EnrolmentToken>.self).items }
+    public func revokeToken(_ id: String) async throws -> EnrolmentToken { try await send(.DELETE, "tokens/\(escape(id))", Optional<String>.none) }
+
+    struct Empty: Decodable {}
+
+    func escape(_ segment: String) -> String {
+        segment.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? segment
+    }
+
+    func get<T: Decodable>(_ path: String, _ type: T.Type) async throws -> T {
+        try await send(.GET, path, Optional<String>.none)
+    }
+
+    func send<Body: Encodable, T: Decodable>(_ method: HTTPMethod, _ path: String, _ body: Body?) async throws -> T {
+        var request = HTTPClientRequest(url: "\(baseURL)/api/v1/\(path)")
+        request.method = method
+        request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(try CairnJSON.encode(body))
+        }
+        let response: HTTPClientResponse
+        do {
+            response = try await http.execute(request, timeout: .seconds(60))
+        } catch {
+            throw CairnError(.unavailable, "cannot reach the hub at \(baseURL): \(error)")
+        }
+        let data = try await response.body.collect(upTo: 256 * 1024 * 1024)
+        guard (200..<300).contains(response.status.code) else {
+            if let body = try? CairnJSON.decode(CairnError.Body.self, from: Data(data.readableBytesView)) { throw body.error }
+            throw CairnError(.internal, "hub answered \(response.status)")
+        }
+        if T.self == Empty.self { return Empty() as! T }
+        return try CairnJSON.decode(T.self, from: Data(data.readableBytesView), what: "hub answer")
+    }
+}

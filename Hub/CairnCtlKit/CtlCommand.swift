@@ -1,0 +1,70 @@
+import ArgumentParser
+import CairnCommon
+import Foundation
+import Yams
+
+/// `cairnctl`: the administrator's command line.
+public struct CtlCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "cairnctl", abstract: "Administer a Cairn hub.",
+        subcommands: [TokenCommand.self, ClusterCommand.self, WorkCommand.self])
+    public init() {}
+}
+
+/// Where the hub is and how to authenticate: flags, else CAIRN_HUB / CAIRN_TOKEN, else the config file.
+struct Connection: ParsableArguments {
+    @Option(help: "The hub's URL (or CAIRN_HUB).") var hub: String?
+    @Option(help: "An admin bearer token (or CAIRN_TOKEN).") var token: String?
+
+    struct FileConfiguration: Decodable {
+        var hub: String?
+        var token: String?
+    }
+
+    static var configPath: String {
+        let environment = ProcessInfo.processInfo.environment
+        let base = environment["XDG_CONFIG_HOME"] ?? ((environment["HOME"] ?? ".") + "/.config")
+        return base + "/cairn/config.yaml"
+    }
+
+    func resolved() throws -> (hub: String, token: String) {
+        let environment = ProcessInfo.processInfo.environment
+        var file = FileConfiguration()
+        if let text = try? String(contentsOfFile: Self.configPath, encoding: .utf8) {
+            file = try YAMLDecoder().decode(FileConfiguration.self, from: text)
+        }
+        guard let hub = hub ?? environment["CAIRN_HUB"] ?? file.hub else {
+            throw CairnError(.invalid, "no hub given: use --hub, CAIRN_HUB or hub: in \(Self.configPath)", field: "hub")
+        }
+        guard let token = token ?? environment["CAIRN_TOKEN"] ?? file.token else {
+            throw CairnError(.invalid, "no admin token given: use --token, CAIRN_TOKEN or token: in \(Self.configPath)", field: "token")
+        }
+        return (hub, token)
+    }
+
+    func run<T: Sendable>(_ body: (AdminClient) async throws -> T) async throws -> T {
+        let (hub, token) = try resolved()
+        return try await AdminClient.with(hub: hub, token: token, body)
+    }
+}
+
+/// Polls until `done` says yes or the timeout passes; the failure names the last state seen.
+func waitFor<T: Sendable>(
+    timeout: String, what: String, poll: () async throws -> T, done: (T) -> Bool, describe: (T) -> String
+) async throws -> T {
+    let seconds = try Durations.seconds(timeout, field: "timeout")
+    let deadline = Date().addingTimeInterval(seconds)
+    var last = try await poll()
+    while !done(last) {
+        guard Date() < deadline else {
+            throw CairnError(.unavailable, "timed out after \(timeout) waiting for \(what); last status: \(describe(last))")
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        last = try await poll()
+    }
+    return last
+}
+
+func describeConditions(_ conditions: [Condition]) -> String {
+    conditions.isEmpty ? "no conditions yet" : conditions.map { "\($0.type)=\($0.status) (\($0.reason)\($0.message.isEmpty ? "" : ": \($0.message)"))" }.joined(separator: "; ")
+}

@@ -1,0 +1,114 @@
+import CairnCommon
+import Foundation
+import Hummingbird
+
+/// The endpoints agents call: enrol, ask about enrolment, long-poll for bundles, report status, heartbeat.
+/// Every call but enrolment is authenticated as one cluster and can touch only that cluster.
+struct AgentController: Sendable {
+    let store: any HubStore
+    let auth: Authenticator
+    let configuration: HubConfiguration
+    let codec = BundleCodec()
+
+    func addRoutes(to group: RouterGroup<HubRequestContext>) {
+        group.post("agent/enrol") { request, context in
+            let ask = try await request.decode(EnrolRequest.self, context: context, what: "enrolment request")
+            try Names.validateLabel(ask.clusterName, field: "clusterName")
+            try Names.validateLabels(ask.labels, field: "labels")
+            guard ask.credentialHash.count == 64, ask.credentialHash.allSatisfy(\.isHexDigit) else {
+                throw CairnError(.invalid, "credentialHash must be 64 hex digits (SHA-256)", field: "credentialHash")
+            }
+            try Self.validate(claims: ask.claims ?? [])
+            let parts = ask.token.split(separator: ".", maxSplits: 1)
+            guard parts.count == 2 else { throw CairnError(.tokenRejected, "enrolment token is malformed", field: "token") }
+            let status = try await store.enrol(
+                ask, tokenID: String(parts[0]), tokenSecretHash: Secrets.hash(String(parts[1])), now: Date())
+            context.logger.info(
+                "cluster enrolled", metadata: ["cluster.name": .string(ask.clusterName), "cluster.enrolment": .string(status.state.rawValue)])
+            return try Response.json(status, status: .created)
+        }
+        group.get("agent/enrolment") { request, _ in
+            let cluster = try await auth.requireCluster(request, allowPending: true)
+            guard let state = try await store.credential(cluster: cluster)?.state else {
+                throw CairnError(.notFound, "cluster \(cluster) not found")
+            }
+            return try Response.json(EnrolmentStatus(clusterName: cluster, state: state))
+        }
+        group.get("agent/bundle") { request, _ in
+            let cluster = try await auth.requireCluster(request)
+            return try await bundle(cluster: cluster, request: request)
+        }
+        group.post("agent/status") { request, context in
+            let cluster = try await auth.requireCluster(request)
+            let report = try await request.decode(StatusReport.self, context: context, what: "status report")
+            guard report.works.count <= 1_000 else {
+                throw CairnError(.tooLarge, "a status report holds at most 1000 works", field: "works")
+            }
+            for (index, update) in report.works.enumerated() {
+                try Names.validateLabel(update.name, field: "works[\(index)].name")
+            }
+            try await store.recordStatus(cluster: cluster, updates: report.works, now: Date())
+            return Response(status: .noContent)
+        }
+        group.post("agent/heartbeat") { request, context in
+            let cluster = try await auth.requireCluster(request)
+            let heartbeat = try await request.decode(Heartbeat.self, context: context, what: "heartbeat")
+            try Self.validate(claims: heartbeat.claims)
+            try await store.recordHeartbeat(cluster: cluster, heartbeat: heartbeat, now: Date())
+            return try Response.json(HeartbeatResponse(intervalSeconds: configuration.heartbeatInterval))
+        }
+    }
+
+    /// Answers at once when the cluster's revision differs from `since`; otherwise waits for a change
+    /// or the end of `wait`, then answers "nothing new" (204).
+    func bundle(cluster: String, request: Request) async throws -> Response {
+        let query = request.uri.queryParameters
+        var since: Int64?
+        if let text = query["since"] {
+            guard let value = Int64(text), value >= 0 else {
+                throw CairnError(.invalid, "since must be a non-negative revision", field: "since")
+            }
+            since = value
+        }
+        var wait = 0.0
+        if let text = query["wait"] {
+            guard let value = Double(text), value >= 0, value.isFinite else {
+                throw CairnError(.invalid, "wait must be a number of seconds", field: "wait")
+            }
+            wait = min(value, configuration.maxLongPollSeconds)
+        }
+        let waiter = await store.changes.register(cluster)
+        var revision = try await store.revision(cluster: cluster)
+        if let since, revision == since, wait > 0 {
+            await store.changes.wait(cluster, id: waiter, timeout: .milliseconds(Int64(wait * 1000)))
+            // The cluster may have been denied or removed while we waited.
+            _ = try await auth.requireCluster(request)
+            revision = try await store.revision(cluster: cluster)
+        } else {
+            await store.changes.cancel(cluster, id: waiter)
+        }
+        if let since, revision == since {
+            return Response(status: .noContent, headers: [.init(BundleHeaders.revision)!: String(revision)])
+        }
+        let bundle = try await store.bundle(cluster: cluster, since: since)
+        let encoded = try codec.encode(bundle)
+        return Response(
+            status: .ok,
+            headers: [
+                .contentType: BundleHeaders.contentType,
+                .init(BundleHeaders.digest)!: encoded.digest,
+                .init(BundleHeaders.revision)!: String(bundle.revision),
+            ],
+            body: .init(byteBuffer: ByteBuffer(bytes: encoded.bytes)))
+    }
+
+    static func validate(claims: [ClusterClaim]) throws {
+        guard claims.count <= 100 else { throw CairnError(.tooLarge, "at most 100 claims are allowed", field: "claims") }
+        for (index, claim) in claims.enumerated() {
+            try Names.validateObjectName(claim.name, field: "claims[\(index)].name")
+            guard claim.value.utf8.count <= 1024 else {
+                throw CairnError(.tooLarge, "claims[\(index)].value is longer than 1024 bytes", field: "claims[\(index)].value")
+            }
+        }
+    }
+}

@@ -1,0 +1,50 @@
+import CairnCommon
+import Foundation
+import Hummingbird
+
+/// Administrators' view of clusters: list, inspect, approve, deny, label, remove.
+struct ClusterController: Sendable {
+    let store: any HubStore
+    let auth: Authenticator
+
+    func addRoutes(to group: RouterGroup<HubRequestContext>) {
+        group.get("clusters") { request, _ in
+            _ = try await auth.requireAdmin(request, write: false)
+            return try Response.json(ItemList(items: try await store.clusters()))
+        }
+        group.get("clusters/:name") { request, context in
+            _ = try await auth.requireAdmin(request, write: false)
+            let name = try request.pathParameter("name", context: context)
+            guard let cluster = try await store.cluster(named: name) else {
+                throw CairnError(.notFound, "cluster \(name) not found", field: "name")
+            }
+            return try Response.json(cluster)
+        }
+        group.post("clusters/:name/approve") { request, context in
+            _ = try await auth.requireAdmin(request, write: true)
+            let name = try request.pathParameter("name", context: context)
+            return try Response.json(try await store.setEnrolment(cluster: name, state: .accepted, now: Date()))
+        }
+        group.post("clusters/:name/deny") { request, context in
+            _ = try await auth.requireAdmin(request, write: true)
+            let name = try request.pathParameter("name", context: context)
+            return try Response.json(try await store.setEnrolment(cluster: name, state: .denied, now: Date()))
+        }
+        group.patch("clusters/:name/labels") { request, context in
+            _ = try await auth.requireAdmin(request, write: true)
+            let name = try request.pathParameter("name", context: context)
+            let patch = try await request.decode(LabelPatch.self, context: context, what: "label patch")
+            try Names.validateLabels(patch.set, field: "set")
+            for (index, key) in (patch.remove ?? []).enumerated() {
+                try Names.validateLabelKey(key, field: "remove[\(index)]")
+            }
+            return try Response.json(try await store.updateLabels(cluster: name, patch: patch))
+        }
+        group.delete("clusters/:name") { request, context in
+            _ = try await auth.requireAdmin(request, write: true)
+            let name = try request.pathParameter("name", context: context)
+            try await store.removeCluster(named: name)
+            return Response(status: .noContent)
+        }
+    }
+}

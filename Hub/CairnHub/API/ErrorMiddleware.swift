@@ -1,0 +1,74 @@
+import CairnCommon
+import Foundation
+import Hummingbird
+import Logging
+
+/// Answers every failure with `{"error": {"code", "message", "field"}}` and the matching status.
+struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as CairnError {
+            if error.httpStatus >= 500 {
+                context.logger.error("request failed", metadata: ["error.message": .string(error.message)])
+            }
+            return Self.response(for: error)
+        } catch let error as any HTTPResponseError {
+            let code = Int(error.status.code)
+            let cairnError: CairnError
+            switch code {
+            case 404: cairnError = CairnError(.notFound, "no such endpoint: \(request.method) \(request.uri.path)")
+            case 405: cairnError = CairnError(.notFound, "\(request.method) is not allowed on \(request.uri.path)")
+            case 413: cairnError = CairnError(.tooLarge, "request body is larger than \(context.maxUploadSize) bytes", field: "body")
+            case 400..<500: cairnError = CairnError(CairnError.Code(rawValue: "BadRequest"), "bad request: \(error.status.reasonPhrase)")
+            default: cairnError = CairnError(.internal, "internal error")
+            }
+            var response = Self.response(for: cairnError)
+            response.status = error.status
+            return response
+        } catch is CancellationError {
+            return Self.response(for: CairnError(.unavailable, "the hub is shutting down"))
+        } catch {
+            context.logger.error("unexpected error", metadata: ["error.message": .string("\(error)")])
+            return Self.response(for: CairnError(.internal, "internal error"))
+        }
+    }
+
+    static func response(for error: CairnError) -> Response {
+        let body = (try? CairnJSON.encode(CairnError.Body(error: error))) ?? Data("{}".utf8)
+        return Response(
+            status: .init(code: error.httpStatus),
+            headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}
+
+extension Response {
+    /// A JSON response in Cairn's encoding (sorted keys, RFC 3339 times).
+    static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
+        Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: try CairnJSON.encode(value))))
+    }
+}
+
+extension Request {
+    /// Reads and decodes a JSON body within the context's upload limit.
+    func decode<T: Decodable>(_ type: T.Type, context: some RequestContext, what: String) async throws -> T {
+        let buffer: ByteBuffer
+        do {
+            buffer = try await body.collect(upTo: context.maxUploadSize)
+        } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
+            throw CairnError(.tooLarge, "request body is larger than \(context.maxUploadSize) bytes", field: "body")
+        }
+        guard buffer.readableBytes > 0 else { throw CairnError(.invalid, "\(what) is required in the request body", field: "body") }
+        return try CairnJSON.decode(type, from: Data(buffer.readableBytesView), what: what)
+    }
+
+    func pathParameter(_ name: String, context: some RequestContext) throws -> String {
+        guard let value = context.parameters.get(name) else {
+            throw CairnError(.invalid, "\(name) is required in the path", field: name)
+        }
+        return value
+    }
+}

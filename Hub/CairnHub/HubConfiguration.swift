@@ -1,0 +1,25 @@
+import Foundation
+
+/// How a hub runs. Every duration is in seconds.
+public struct HubConfiguration: Sendable {
+    public var host: String = "127.0.0.1"
+    public var port: Int = 8443
+    public var stateDirectory: String
+    /// How often agents are asked to heartbeat.
+    public var heartbeatInterval: Double = 10
+    /// A cluster silent this long is marked Available=Unknown.
+    public var leaseTimeout: Double = 40
+    /// How often the lease monitor looks.
+    public var leaseCheckInterval: Double = 5
+    /// The longest a bundle long-poll is held open.
+    public var maxLongPollSeconds: Double = 60
+    /// How long deletion tombstones are kept; agents further behind get a full bundle.
+    public var tombstoneRetention: Double = 7 * 86_400
+
+    public init(stateDirectory: String) {
+        self.stateDirectory = stateDirectory
+    }
+
+    public var databasePath: String { (stateDirectory as NSString).appendingPathComponent("hub.sqlite") }
+    public var adminTokenPath: String { (stateDirectory as NSString).appendingPathComponent("admin-token") }
+}

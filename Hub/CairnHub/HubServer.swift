@@ -1,0 +1,65 @@
+import CairnCommon
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+
+/// Assembles a hub: state directory, store, admin token, API application and background services.
+public struct HubServer: Sendable {
+    public let configuration: HubConfiguration
+    public let store: any HubStore
+    public let logger: Logger
+
+    /// Opens (or creates) the state directory and database, and makes sure an admin token exists.
+    public init(configuration: HubConfiguration, logger: Logger) async throws {
+        self.configuration = configuration
+        self.logger = logger
+        try FileManager.default.createDirectory(
+            atPath: configuration.stateDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        store = try SQLiteHubStore(path: configuration.databasePath)
+        try await Self.ensureAdminToken(store: store, path: configuration.adminTokenPath)
+    }
+
+    /// Writes a fresh admin token to `path` (mode 0600) on first start; on later starts re-registers the one there.
+    static func ensureAdminToken(store: any HubStore, path: String) async throws {
+        let token: String
+        if let existing = try? String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), !existing.isEmpty {
+            token = existing
+        } else {
+            token = "cairn-admin-" + Secrets.random()
+            guard FileManager.default.createFile(atPath: path, contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
+                throw CairnError(.internal, "cannot write the admin token to \(path)")
+            }
+        }
+        try await store.addAdminToken(hash: Secrets.hash(token), role: .admin, now: Date())
+    }
+
+    /// The HTTP application; `onServerRunning` receives the bound port (useful with port 0).
+    public func application(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        let router = Router(context: HubRequestContext.self)
+        router.middlewares.add(ErrorMiddleware())
+        router.get("healthz") { _, _ in "ok" }
+        let api = router.group("api/v1")
+        let auth = Authenticator(store: store)
+        ClusterController(store: store, auth: auth).addRoutes(to: api)
+        WorkController(store: store, auth: auth, limits: WorkLimits()).addRoutes(to: api)
+        TokenController(store: store, auth: auth).addRoutes(to: api)
+        AgentController(store: store, auth: auth, configuration: configuration).addRoutes(to: api)
+        var app = Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "cairn-hub"),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
+            logger: logger)
+        app.addServices(LeaseMonitor(store: store, configuration: configuration, logger: logger), LongPollReleaser(changes: store.changes))
+        return app
+    }
+}
+
+/// On shutdown, wakes every held long-poll so that the server can drain at once.
+struct LongPollReleaser: Service {
+    let changes: RevisionNotifier
+    func run() async throws {
+        try? await gracefulShutdown()
+        await changes.publishAll()
+    }
+}

@@ -1,0 +1,53 @@
+import CairnCommon
+import Foundation
+
+/// Everything the hub keeps. SQLite is the embedded default; PostgreSQL joins it when one hub is not enough.
+/// Every change to a cluster's works bumps that cluster's revision in the same transaction.
+public protocol HubStore: Sendable {
+    /// Woken with a cluster's name after every committed change to its works.
+    var changes: RevisionNotifier { get }
+
+    // Administrators
+    func addAdminToken(hash: String, role: AdminRole, now: Date) async throws
+    func adminRole(tokenHash: String) async throws -> AdminRole?
+
+    // Enrolment tokens
+    func createToken(_ token: EnrolmentToken, secretHash: String) async throws
+    func tokens() async throws -> [EnrolmentToken]
+    func revokeToken(id: String) async throws -> EnrolmentToken
+
+    // Clusters
+    /// Spends one use of the token and creates the cluster (or finds the same agent's earlier enrolment), atomically.
+    func enrol(_ request: EnrolRequest, tokenID: String, tokenSecretHash: String, now: Date) async throws -> EnrolmentStatus
+    func cluster(named name: String) async throws -> ManagedCluster?
+    func clusters() async throws -> [ManagedCluster]
+    /// The stored hash of the cluster's credential and its enrolment state, for authenticating agents.
+    func credential(cluster name: String) async throws -> (hash: String, state: EnrolmentState)?
+    func setEnrolment(cluster name: String, state: EnrolmentState, now: Date) async throws -> ManagedCluster
+    func updateLabels(cluster name: String, patch: LabelPatch) async throws -> ManagedCluster
+    func removeCluster(named name: String) async throws
+    func recordHeartbeat(cluster name: String, heartbeat: Heartbeat, now: Date) async throws
+    /// Sets Available=Unknown on accepted clusters silent since `before`; returns their names.
+    func markSilentClusters(before: Date, now: Date) async throws -> [String]
+
+    // Works
+    /// Creates or updates a work; the generation and the cluster's revision move only when the spec changed.
+    func applyWork(_ work: ManifestWork, cluster: String, now: Date) async throws -> ManifestWork
+    func work(cluster: String, name: String) async throws -> ManifestWork?
+    func works(cluster: String?) async throws -> [ManifestWork]
+    /// Marks the work for deletion; it is removed once the agent reports its objects gone.
+    func deleteWork(cluster: String, name: String, now: Date) async throws -> ManifestWork
+    func recordStatus(cluster: String, updates: [WorkStatusUpdate], now: Date) async throws
+
+    // Bundles
+    func revision(cluster: String) async throws -> Int64
+    /// A delta since `since` when the tombstones still cover it, else a full bundle.
+    func bundle(cluster: String, since: Int64?) async throws -> WorkBundle
+    /// Drops tombstones older than `before`; agents behind them get a full bundle.
+    func compactTombstones(before: Date) async throws -> Int
+}
+
+public enum AdminRole: String, Codable, Sendable {
+    case admin
+    case viewer
+}

@@ -1,0 +1,174 @@
+import CairnCommon
+import Foundation
+import GRDB
+
+extension SQLiteHubStore {
+    public func enrol(_ request: EnrolRequest, tokenID: String, tokenSecretHash: String, now: Date) async throws -> EnrolmentStatus {
+        try await pool.write { db in
+            guard let token = try Row.fetchOne(db, sql: "SELECT * FROM enrolment_tokens WHERE id = ?", arguments: [tokenID]),
+                Secrets.constantTimeEqual(token["secret_hash"], tokenSecretHash)
+            else { throw CairnError(.tokenRejected, "enrolment token is not valid", field: "token") }
+            let parsed = try Self.token(from: token)
+            guard !parsed.revoked else { throw CairnError(.tokenRejected, "enrolment token \(tokenID) was revoked", field: "token") }
+            guard parsed.expiresAt > now else {
+                throw CairnError(.tokenRejected, "enrolment token \(tokenID) expired at \(RFC3339.string(from: parsed.expiresAt))", field: "token")
+            }
+            if let existing = try Row.fetchOne(db, sql: "SELECT * FROM clusters WHERE name = ?", arguments: [request.clusterName]) {
+                // The same agent asking again (it restarted before it saw the answer) gets the same answer.
+                guard Secrets.constantTimeEqual(existing["credential_hash"], request.credentialHash) else {
+                    throw CairnError(
+                        .conflict, "cluster \(request.clusterName) is already enrolled with another identity",
+                        field: "clusterName")
+                }
+                return EnrolmentStatus(clusterName: request.clusterName, state: EnrolmentState(rawValue: existing["enrolment"]) ?? .pending)
+            }
+            if let maxUses = parsed.maxUses, parsed.uses >= maxUses {
+                throw CairnError(.tokenRejected, "enrolment token \(tokenID) has been used \(parsed.uses) of \(maxUses) times", field: "token")
+            }
+            try db.execute(sql: "UPDATE enrolment_tokens SET uses = uses + 1 WHERE id = ?", arguments: [tokenID])
+            var labels = request.labels ?? [:]
+            labels.merge(parsed.labels) { _, stamped in stamped }
+            let state: EnrolmentState = parsed.autoApprove ? .accepted : .pending
+            var conditions: [Condition] = []
+            if state == .accepted {
+                conditions.set(Condition(type: ConditionType.joined, status: Condition.false, reason: "AwaitingAgent", message: "approved; waiting for the agent's first heartbeat", lastTransitionTime: now))
+            }
+            try db.execute(
+                sql: """
+                    INSERT INTO clusters (name, uid, labels, enrolment, credential_hash, token_id, conditions, claims,
+                        allocatable, taints, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, '{}', '[]', ?)
+                    """,
+                arguments: [
+                    request.clusterName, UUID().uuidString.lowercased(), try Self.json(labels), state.rawValue,
+                    request.credentialHash, tokenID, try Self.json(conditions), try Self.json(request.claims ?? []),
+                    now.timeIntervalSince1970,
+                ])
+            return EnrolmentStatus(clusterName: request.clusterName, state: state)
+        }
+    }
+
+    public func cluster(named name: String) async throws -> ManagedCluster? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM clusters WHERE name = ?", arguments: [name]).map(Self.cluster(from:))
+        }
+    }
+
+    public func clusters() async throws -> [ManagedCluster] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM clusters ORDER BY name").map(Self.cluster(from:))
+        }
+    }
+
+    public func credential(cluster name: String) async throws -> (hash: String, state: EnrolmentState)? {
+        try await pool.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT credential_hash, enrolment FROM clusters WHERE name = ?", arguments: [name]),
+                let state = EnrolmentState(rawValue: row["enrolment"])
+            else { return nil }
+            return (row["credential_hash"], state)
+        }
+    }
+
+    public func setEnrolment(cluster name: String, state: EnrolmentState, now: Date) async throws -> ManagedCluster {
+        let cluster = try await pool.write { db in
+            var cluster = try Self.requireCluster(db, name)
+            guard cluster.status.enrolment != state else { return cluster }
+            cluster.status.enrolment = state
+            switch state {
+            case .accepted:
+                cluster.status.conditions.set(Condition(type: ConditionType.joined, status: Condition.false, reason: "AwaitingAgent", message: "approved; waiting for the agent's first heartbeat", lastTransitionTime: now))
+            case .denied:
+                cluster.status.conditions.set(Condition(type: ConditionType.joined, status: Condition.false, reason: "Denied", message: "an administrator denied this cluster", lastTransitionTime: now))
+                cluster.status.conditions.set(Condition(type: ConditionType.available, status: Condition.unknown, reason: "Denied", message: "the cluster is denied", lastTransitionTime: now))
+            case .pending:
+                break
+            }
+            try db.execute(
+                sql: "UPDATE clusters SET enrolment = ?, conditions = ? WHERE name = ?",
+                arguments: [state.rawValue, try Self.json(cluster.status.conditions), name])
+            return try Self.requireCluster(db, name)
+        }
+        await changes.publish(name)
+        return cluster
+    }
+
+    public func updateLabels(cluster name: String, patch: LabelPatch) async throws -> ManagedCluster {
+        try await pool.write { db in
+            let cluster = try Self.requireCluster(db, name)
+            var labels = cluster.metadata.labels ?? [:]
+            for key in patch.remove ?? [] { labels[key] = nil }
+            labels.merge(patch.set ?? [:]) { _, new in new }
+            try db.execute(sql: "UPDATE clusters SET labels = ? WHERE name = ?", arguments: [try Self.json(labels), name])
+            return try Self.requireCluster(db, name)
+        }
+    }
+
+    public func removeCluster(named name: String) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM clusters WHERE name = ?", arguments: [name])
+            guard db.changesCount > 0 else { throw CairnError(.notFound, "cluster \(name) not found", field: "name") }
+        }
+        await changes.publish(name)
+    }
+
+    public func recordHeartbeat(cluster name: String, heartbeat: Heartbeat, now: Date) async throws {
+        try await pool.write { db in
+            var cluster = try Self.requireCluster(db, name)
+            cluster.status.conditions.set(Condition(type: ConditionType.joined, status: Condition.true, reason: "AgentConnected", message: "the agent holds an accepted credential", lastTransitionTime: now))
+            cluster.status.conditions.set(Condition(type: ConditionType.available, status: Condition.true, reason: "HeartbeatReceived", message: "the agent's lease is current", lastTransitionTime: now))
+            try db.execute(
+                sql: "UPDATE clusters SET conditions = ?, claims = ?, allocatable = ?, last_heartbeat = ? WHERE name = ?",
+                arguments: [
+                    try Self.json(cluster.status.conditions), try Self.json(heartbeat.claims), try Self.json(heartbeat.allocatable),
+                    now.timeIntervalSince1970, name,
+                ])
+        }
+    }
+
+    public func markSilentClusters(before: Date, now: Date) async throws -> [String] {
+        try await pool.write { db in
+            let rows = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM clusters WHERE enrolment = 'Accepted' AND last_heartbeat IS NOT NULL AND last_heartbeat < ?
+                    """,
+                arguments: [before.timeIntervalSince1970])
+            var marked = [String]()
+            for row in rows {
+                var cluster = try Self.cluster(from: row)
+                guard cluster.status.conditions[type: ConditionType.available]?.status != Condition.unknown else { continue }
+                cluster.status.conditions.set(Condition(type: ConditionType.available, status: Condition.unknown, reason: "LeaseExpired", message: "no heartbeat since \(RFC3339.string(from: cluster.status.lastHeartbeatTime ?? now))", lastTransitionTime: now))
+                try db.execute(
+                    sql: "UPDATE clusters SET conditions = ? WHERE name = ?",
+                    arguments: [try Self.json(cluster.status.conditions), cluster.name])
+                marked.append(cluster.name)
+            }
+            return marked
+        }
+    }
+
+    static func requireCluster(_ db: Database, _ name: String) throws -> ManagedCluster {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM clusters WHERE name = ?", arguments: [name]) else {
+            throw CairnError(.notFound, "cluster \(name) not found", field: "cluster")
+        }
+        return try cluster(from: row)
+    }
+
+    static func cluster(from row: Row) throws -> ManagedCluster {
+        var metadata = ObjectMeta(name: row["name"], labels: try decode([String: String].self, row["labels"]))
+        metadata.uid = row["uid"]
+        metadata.creationTimestamp = Date(timeIntervalSince1970: row["created_at"])
+        var cluster = ManagedCluster(metadata: metadata)
+        let enrolment = EnrolmentState(rawValue: row["enrolment"]) ?? .pending
+        cluster.spec.hubAcceptsClient = enrolment == .accepted
+        let taints = try decode([Taint].self, row["taints"])
+        cluster.spec.taints = taints.isEmpty ? nil : taints
+        cluster.status.enrolment = enrolment
+        cluster.status.conditions = try decode([Condition].self, row["conditions"])
+        cluster.status.clusterClaims = try decode([ClusterClaim].self, row["claims"])
+        cluster.status.allocatable = try decode([String: String].self, row["allocatable"])
+        cluster.status.lastHeartbeatTime = (row["last_heartbeat"] as Double?).map(Date.init(timeIntervalSince1970:))
+        cluster.status.revision = row["revision"]
+        return cluster
+    }
+}

@@ -1,0 +1,172 @@
+import CairnCommon
+import Foundation
+import GRDB
+
+extension SQLiteHubStore {
+    public func applyWork(_ work: ManifestWork, cluster: String, now: Date) async throws -> ManifestWork {
+        let (stored, changed) = try await pool.write { db -> (ManifestWork, Bool) in
+            _ = try Self.requireCluster(db, cluster)
+            let spec = try Self.json(work.spec)
+            let labels = try work.metadata.labels.map(Self.json)
+            let annotations = try work.metadata.annotations.map(Self.json)
+            let existing = try Row.fetchOne(db, sql: "SELECT * FROM works WHERE cluster = ? AND name = ?", arguments: [cluster, work.name])
+            if let existing, existing["spec"] == spec, existing["labels"] == labels, existing["annotations"] == annotations,
+                existing["deleting_at"] == nil as Double?
+            {
+                return (try Self.work(from: existing, cluster: cluster), false)
+            }
+            let revision = try Self.bumpRevision(db, cluster)
+            if let existing {
+                try db.execute(
+                    sql: """
+                        UPDATE works SET spec = ?, labels = ?, annotations = ?, generation = generation + 1, revision = ?,
+                            deleting_at = NULL WHERE cluster = ? AND name = ?
+                        """,
+                    arguments: [spec, labels, annotations, revision, cluster, work.name])
+                _ = existing
+            } else {
+                try db.execute(
+                    sql: """
+                        INSERT INTO works (cluster, name, uid, labels, annotations, generation, spec, revision, created_at)
+                        VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?)
+                        """,
+                    arguments: [cluster, work.name, UUID().uuidString.lowercased(), labels, annotations, spec, revision, now.timeIntervalSince1970])
+            }
+            try db.execute(sql: "DELETE FROM tombstones WHERE cluster = ? AND name = ?", arguments: [cluster, work.name])
+            return (try Self.requireWork(db, cluster, work.name), true)
+        }
+        if changed { await changes.publish(cluster) }
+        return stored
+    }
+
+    public func work(cluster: String, name: String) async throws -> ManifestWork? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM works WHERE cluster = ? AND name = ?", arguments: [cluster, name])
+                .map { try Self.work(from: $0, cluster: cluster) }
+        }
+    }
+
+    public func works(cluster: String?) async throws -> [ManifestWork] {
+        try await pool.read { db in
+            if let cluster {
+                _ = try Self.requireCluster(db, cluster)
+                return try Row.fetchAll(db, sql: "SELECT * FROM works WHERE cluster = ? ORDER BY name", arguments: [cluster])
+                    .map { try Self.work(from: $0, cluster: cluster) }
+            }
+            return try Row.fetchAll(db, sql: "SELECT * FROM works ORDER BY cluster, name")
+                .map { try Self.work(from: $0, cluster: $0["cluster"]) }
+        }
+    }
+
+    public func deleteWork(cluster: String, name: String, now: Date) async throws -> ManifestWork {
+        let work = try await pool.write { db in
+            let work = try Self.requireWork(db, cluster, name)
+            guard work.metadata.deletionTimestamp == nil else { return work }
+            let revision = try Self.bumpRevision(db, cluster)
+            try db.execute(
+                sql: "UPDATE works SET deleting_at = ?, revision = ? WHERE cluster = ? AND name = ?",
+                arguments: [now.timeIntervalSince1970, revision, cluster, name])
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO tombstones (cluster, name, revision, created_at) VALUES (?, ?, ?, ?)",
+                arguments: [cluster, name, revision, now.timeIntervalSince1970])
+            return try Self.requireWork(db, cluster, name)
+        }
+        await changes.publish(cluster)
+        return work
+    }
+
+    public func recordStatus(cluster: String, updates: [WorkStatusUpdate], now: Date) async throws {
+        try await pool.write { db in
+            for update in updates {
+                if update.deleted {
+                    // Only a work the hub asked to delete goes away; a stale report never removes a live work.
+                    try db.execute(
+                        sql: "DELETE FROM works WHERE cluster = ? AND name = ? AND deleting_at IS NOT NULL",
+                        arguments: [cluster, update.name])
+                } else if let status = update.status {
+                    try db.execute(
+                        sql: "UPDATE works SET status = ? WHERE cluster = ? AND name = ? AND generation >= ?",
+                        arguments: [try Self.json(status), cluster, update.name, update.observedGeneration])
+                }
+            }
+        }
+    }
+
+    public func revision(cluster: String) async throws -> Int64 {
+        try await pool.read { db in
+            guard let revision = try Int64.fetchOne(db, sql: "SELECT revision FROM clusters WHERE name = ?", arguments: [cluster]) else {
+                throw CairnError(.notFound, "cluster \(cluster) not found", field: "cluster")
+            }
+            return revision
+        }
+    }
+
+    public func bundle(cluster: String, since: Int64?) async throws -> WorkBundle {
+        try await pool.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT revision, tombstone_horizon FROM clusters WHERE name = ?", arguments: [cluster]) else {
+                throw CairnError(.notFound, "cluster \(cluster) not found", field: "cluster")
+            }
+            let revision: Int64 = row["revision"]
+            let horizon: Int64 = row["tombstone_horizon"]
+            // A delta is only safe while every deletion since `since` still has its tombstone, and only from
+            // a revision this hub has actually issued.
+            if let since, since > 0, since >= horizon, since <= revision {
+                let works = try Row.fetchAll(
+                    db, sql: "SELECT * FROM works WHERE cluster = ? AND revision > ? AND deleting_at IS NULL ORDER BY name",
+                    arguments: [cluster, since]
+                ).map { try Self.work(from: $0, cluster: cluster, forBundle: true) }
+                let tombstones = try Row.fetchAll(
+                    db, sql: "SELECT name, revision FROM tombstones WHERE cluster = ? AND revision > ? ORDER BY name",
+                    arguments: [cluster, since]
+                ).map { Tombstone(name: $0["name"], revision: $0["revision"]) }
+                return WorkBundle(cluster: cluster, revision: revision, since: since, works: works, tombstones: tombstones)
+            }
+            let works = try Row.fetchAll(
+                db, sql: "SELECT * FROM works WHERE cluster = ? AND deleting_at IS NULL ORDER BY name", arguments: [cluster]
+            ).map { try Self.work(from: $0, cluster: cluster, forBundle: true) }
+            return WorkBundle(cluster: cluster, revision: revision, since: nil, works: works)
+        }
+    }
+
+    public func compactTombstones(before: Date) async throws -> Int {
+        try await pool.write { db in
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT cluster, MAX(revision) AS horizon FROM tombstones WHERE created_at < ? GROUP BY cluster",
+                arguments: [before.timeIntervalSince1970])
+            for row in rows {
+                try db.execute(
+                    sql: "UPDATE clusters SET tombstone_horizon = MAX(tombstone_horizon, ?) WHERE name = ?",
+                    arguments: [row["horizon"] as Int64, row["cluster"] as String])
+            }
+            try db.execute(sql: "DELETE FROM tombstones WHERE created_at < ?", arguments: [before.timeIntervalSince1970])
+            return db.changesCount
+        }
+    }
+
+    static func bumpRevision(_ db: Database, _ cluster: String) throws -> Int64 {
+        guard let revision = try Int64.fetchOne(
+            db, sql: "UPDATE clusters SET revision = revision + 1 WHERE name = ? RETURNING revision", arguments: [cluster])
+        else { throw CairnError(.notFound, "cluster \(cluster) not found", field: "cluster") }
+        return revision
+    }
+
+    static func requireWork(_ db: Database, _ cluster: String, _ name: String) throws -> ManifestWork {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM works WHERE cluster = ? AND name = ?", arguments: [cluster, name]) else {
+            throw CairnError(.notFound, "work \(name) not found in cluster \(cluster)", field: "name")
+        }
+        return try work(from: row, cluster: cluster)
+    }
+
+    static func work(from row: Row, cluster: String, forBundle: Bool = false) throws -> ManifestWork {
+        var metadata = ObjectMeta(name: row["name"], namespace: cluster)
+        metadata.labels = try (row["labels"] as String?).map { try decode([String: String].self, $0) }
+        metadata.annotations = try (row["annotations"] as String?).map { try decode([String: String].self, $0) }
+        metadata.generation = row["generation"]
+        metadata.uid = row["uid"]
+        metadata.creationTimestamp = Date(timeIntervalSince1970: row["created_at"])
+        metadata.deletionTimestamp = (row["deleting_at"] as Double?).map(Date.init(timeIntervalSince1970:))
+        let spec = try decode(ManifestWork.Spec.self, row["spec"])
+        let status = forBundle ? nil : try (row["status"] as String?).map { try decode(ManifestWork.Status.self, $0) }
+        return ManifestWork(metadata: metadata, spec: spec, status: status)
+    }
+}

@@ -1,0 +1,122 @@
+import CairnCommon
+import Foundation
+import GRDB
+
+/// The embedded store: one SQLite file in WAL mode, written with synchronous=FULL so an acknowledged write
+/// survives a crash or power loss.
+public struct SQLiteHubStore: HubStore {
+    let pool: DatabasePool
+    public let changes: RevisionNotifier
+
+    public init(path: String, changes: RevisionNotifier = RevisionNotifier()) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        pool = try DatabasePool(path: path, configuration: configuration)
+        self.changes = changes
+        try Self.migrator.migrate(pool)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: clusters, works, tokens") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE admin_tokens (
+                        hash TEXT PRIMARY KEY, role TEXT NOT NULL, created_at REAL NOT NULL);
+                    CREATE TABLE enrolment_tokens (
+                        id TEXT PRIMARY KEY, secret_hash TEXT NOT NULL, auto_approve INTEGER NOT NULL,
+                        labels TEXT NOT NULL, expires_at REAL NOT NULL, max_uses INTEGER,
+                        uses INTEGER NOT NULL DEFAULT 0 CHECK (uses >= 0),
+                        revoked INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL);
+                    CREATE TABLE clusters (
+                        name TEXT PRIMARY KEY, uid TEXT NOT NULL, labels TEXT NOT NULL,
+                        enrolment TEXT NOT NULL CHECK (enrolment IN ('Pending', 'Accepted', 'Denied')),
+                        credential_hash TEXT NOT NULL, token_id TEXT, conditions TEXT NOT NULL,
+                        claims TEXT NOT NULL, allocatable TEXT NOT NULL, taints TEXT NOT NULL,
+                        last_heartbeat REAL, revision INTEGER NOT NULL DEFAULT 0,
+                        tombstone_horizon INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL);
+                    CREATE TABLE works (
+                        cluster TEXT NOT NULL REFERENCES clusters(name) ON DELETE CASCADE,
+                        name TEXT NOT NULL, uid TEXT NOT NULL, labels TEXT, annotations TEXT,
+                        generation INTEGER NOT NULL, spec TEXT NOT NULL, revision INTEGER NOT NULL,
+                        status TEXT, created_at REAL NOT NULL, deleting_at REAL,
+                        PRIMARY KEY (cluster, name));
+                    CREATE INDEX works_by_revision ON works(cluster, revision);
+                    CREATE TABLE tombstones (
+                        cluster TEXT NOT NULL REFERENCES clusters(name) ON DELETE CASCADE,
+                        name TEXT NOT NULL, revision INTEGER NOT NULL, created_at REAL NOT NULL,
+                        PRIMARY KEY (cluster, name));
+                    """)
+        }
+        return migrator
+    }
+
+    // MARK: Administrators
+
+    public func addAdminToken(hash: String, role: AdminRole, now: Date) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO admin_tokens (hash, role, created_at) VALUES (?, ?, ?)",
+                arguments: [hash, role.rawValue, now.timeIntervalSince1970])
+        }
+    }
+
+    public func adminRole(tokenHash: String) async throws -> AdminRole? {
+        try await pool.read { db in
+            try String.fetchOne(db, sql: "SELECT role FROM admin_tokens WHERE hash = ?", arguments: [tokenHash])
+                .flatMap(AdminRole.init(rawValue:))
+        }
+    }
+
+    // MARK: Enrolment tokens
+
+    public func createToken(_ token: EnrolmentToken, secretHash: String) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO enrolment_tokens (id, secret_hash, auto_approve, labels, expires_at, max_uses, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    token.id, secretHash, token.autoApprove, try Self.json(token.labels),
+                    token.expiresAt.timeIntervalSince1970, token.maxUses, token.createdAt.timeIntervalSince1970,
+                ])
+        }
+    }
+
+    public func tokens() async throws -> [EnrolmentToken] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM enrolment_tokens ORDER BY created_at, id").map(Self.token(from:))
+        }
+    }
+
+    public func revokeToken(id: String) async throws -> EnrolmentToken {
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE enrolment_tokens SET revoked = 1 WHERE id = ?", arguments: [id])
+            guard db.changesCount > 0,
+                let row = try Row.fetchOne(db, sql: "SELECT * FROM enrolment_tokens WHERE id = ?", arguments: [id])
+            else { throw CairnError(.notFound, "token \(id) not found", field: "id") }
+            return try Self.token(from: row)
+        }
+    }
+
+    static func token(from row: Row) throws -> EnrolmentToken {
+        EnrolmentToken(
+            id: row["id"], autoApprove: row["auto_approve"], labels: try decode([String: String].self, row["labels"]),
+            expiresAt: Date(timeIntervalSince1970: row["expires_at"]), maxUses: row["max_uses"], uses: row["uses"],
+            revoked: row["revoked"], createdAt: Date(timeIntervalSince1970: row["created_at"]))
+    }
+
+    // MARK: Helpers
+
+    static func json<T: Encodable>(_ value: T) throws -> String {
+        String(decoding: try CairnJSON.encode(value), as: UTF8.self)
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {
+        try CairnJSON.decode(type, from: Data(text.utf8), what: "stored \(type)")
+    }
+}

@@ -1,0 +1,4 @@
+import CairnCtlKit
+
+@main
+extension CtlCommand {}

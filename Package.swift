@@ -1,0 +1,96 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "cairn",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "cairn-hub", targets: ["cairn-hub"]),
+        .executable(name: "cairnctl", targets: ["cairnctl"]),
+        .executable(name: "cairn-agent", targets: ["cairn-agent"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+    ],
+    targets: [
+        // The vocabulary both sides speak: resource types, validation, selectors, bundle codec, wire messages.
+        .target(
+            name: "CairnCommon",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            path: "Common"
+        ),
+        // The hub: store, API server, enrolment, lease monitor, bundle builder.
+        .target(
+            name: "CairnHub",
+            dependencies: [
+                "CairnCommon",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Hub/CairnHub"
+        ),
+        // The admin CLI's logic: an HTTP client for the hub API and its output formats.
+        .target(
+            name: "CairnCtlKit",
+            dependencies: [
+                "CairnCommon",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            path: "Hub/CairnCtlKit"
+        ),
+        // The agent: cache, puller, reconciler, status reporter, heartbeat, adapters. Never links the hub.
+        .target(
+            name: "CairnAgent",
+            dependencies: [
+                "CairnCommon",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            path: "Agent/CairnAgent"
+        ),
+        .executableTarget(
+            name: "cairn-hub",
+            dependencies: ["CairnHub", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Hub/cairn-hub"
+        ),
+        .executableTarget(name: "cairnctl", dependencies: ["CairnCtlKit"], path: "Hub/cairnctl"),
+        .executableTarget(name: "cairn-agent", dependencies: ["CairnAgent"], path: "Agent/cairn-agent"),
+
+        .target(
+            name: "CairnTestSupport",
+            dependencies: [
+                "CairnCommon", "CairnHub", "CairnAgent", "CairnCtlKit",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Tests/CairnTestSupport"
+        ),
+        .testTarget(name: "CairnCommonTests", dependencies: ["CairnCommon", "CairnTestSupport"]),
+        .testTarget(name: "CairnHubTests", dependencies: ["CairnHub", "CairnTestSupport"]),
+        .testTarget(name: "CairnAgentTests", dependencies: ["CairnAgent", "CairnTestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["CairnTestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
