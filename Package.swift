@@ -42,6 +42,7 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
             ],
             path: "Hub/CairnHub"
         ),
@@ -90,7 +91,14 @@ let package = Package(
         .testTarget(name: "CairnCommonTests", dependencies: ["CairnCommon", "CairnTestSupport"]),
         .testTarget(name: "CairnHubTests", dependencies: ["CairnHub", "CairnTestSupport"]),
         .testTarget(name: "CairnAgentTests", dependencies: ["CairnAgent", "CairnTestSupport"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["CairnTestSupport"]),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: [
+                "CairnTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -21,23 +21,37 @@ public struct DocumentParser: Sendable {
             guard value.depth <= maxDepth else {
                 throw CairnError(.invalid, "\(source) is nested deeper than \(maxDepth) levels")
             }
-            if case .array(let items) = value, items.allSatisfy({ $0.objectValue != nil }) { return items }
-            return [value]
+            if case .array(let items) = value, items.allSatisfy({ $0.objectValue != nil }) { return items.flatMap(Self.expandList) }
+            return Self.expandList(value)
         }
         var budget = maxNodes
         var documents = [JSONValue]()
         do {
-            for node in try Yams.compose_all(yaml: text) {
+            // The sequence stops at a parse error and keeps it in `error` rather than throwing.
+            var sequence = try Yams.compose_all(yaml: text)
+            while let node = sequence.next() {
                 guard documents.count < maxDocuments else {
                     throw CairnError(.tooLarge, "\(source) has more than \(maxDocuments) documents")
                 }
                 let value = try convert(node, depth: 0, budget: &budget, source: source, document: documents.count)
-                if value != .null { documents.append(value) }
+                if value != .null { documents.append(contentsOf: Self.expandList(value)) }
             }
-        } catch let error as YamlError {
+            if let error = sequence.error { throw error }
+        } catch let error as CairnError {
+            throw error
+        } catch {
             throw CairnError(.invalid, "\(source) is not valid YAML: \(error)")
         }
         return documents
+    }
+
+    /// A `v1/List` or `*List` document (kube-prometheus ships ConfigMapList and RoleBindingList) stands for its
+    /// items, as kubectl reads it.
+    static func expandList(_ document: JSONValue) -> [JSONValue] {
+        guard let kind = document["kind"]?.stringValue, kind.hasSuffix("List"), let items = document["items"]?.arrayValue else {
+            return [document]
+        }
+        return items
     }
 
     private func convert(_ node: Node, depth: Int, budget: inout Int, source: String, document: Int) throws -> JSONValue {

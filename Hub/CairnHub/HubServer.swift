@@ -9,6 +9,7 @@ public struct HubServer: Sendable {
     public let configuration: HubConfiguration
     public let store: any HubStore
     public let logger: Logger
+    public let bundleCounters = BundleCounters()
 
     /// Opens (or creates) the state directory and database, and makes sure an admin token exists.
     public init(configuration: HubConfiguration, logger: Logger) async throws {
@@ -44,7 +45,7 @@ public struct HubServer: Sendable {
         ClusterController(store: store, auth: auth).addRoutes(to: api)
         WorkController(store: store, auth: auth, limits: WorkLimits()).addRoutes(to: api)
         TokenController(store: store, auth: auth).addRoutes(to: api)
-        AgentController(store: store, auth: auth, configuration: configuration).addRoutes(to: api)
+        AgentController(store: store, auth: auth, configuration: configuration, counters: bundleCounters).addRoutes(to: api)
         var app = Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "cairn-hub"),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CairnHub
+import Foundation
 import Logging
 
 @main
@@ -11,18 +12,21 @@ struct CairnHubCommand: AsyncParsableCommand {
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the hub.")
 
-    @Option(help: "Directory for the database and the admin token.") var stateDir: String
-    @Option(help: "Address to listen on, HOST:PORT.") var listen: String = "127.0.0.1:8443"
-    @Option(help: "Seconds between agent heartbeats.") var heartbeatInterval: Double = 10
-    @Option(help: "Seconds of silence before a cluster is marked Unknown.") var leaseTimeout: Double = 40
+    @Option(help: "A YAML configuration file; flags override it.") var config: String?
+    @Option(help: "Directory for the database and the admin token.") var stateDir: String?
+    @Option(help: "Address to listen on, HOST:PORT (default 127.0.0.1:8443).") var listen: String?
+    @Option(help: "Seconds between agent heartbeats (default 10).") var heartbeatInterval: Double?
+    @Option(help: "Seconds of silence before a cluster is marked Unknown (default 40).") var leaseTimeout: Double?
     @Option(help: "Log level (trace, debug, info, notice, warning, error).") var logLevel: String = "info"
 
     func run() async throws {
+        let file = try config.map(HubFileConfiguration.load) ?? HubFileConfiguration()
+        guard let stateDir = stateDir ?? file.stateDir else { throw ValidationError("--state-dir (or stateDir in --config) is required") }
         var configuration = HubConfiguration(stateDirectory: stateDir)
-        (configuration.host, configuration.port) = try HubCommandLine.hostPort(listen)
-        configuration.heartbeatInterval = heartbeatInterval
-        configuration.leaseTimeout = leaseTimeout
-        configuration.leaseCheckInterval = min(5, max(0.2, leaseTimeout / 8))
+        (configuration.host, configuration.port) = try HubCommandLine.hostPort(listen ?? file.listen ?? "127.0.0.1:8443")
+        configuration.heartbeatInterval = heartbeatInterval ?? file.heartbeatInterval ?? 10
+        configuration.leaseTimeout = leaseTimeout ?? file.leaseTimeout ?? 40
+        configuration.leaseCheckInterval = min(5, max(0.2, configuration.leaseTimeout / 8))
         var logger = Logger(label: "cairn-hub")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         let hub = try await HubServer(configuration: configuration, logger: logger)
@@ -30,6 +34,7 @@ struct Serve: AsyncParsableCommand {
         let app = hub.application { port in
             print("cairn-hub listening on http://\(host):\(port)")
             print("admin token: \(tokenPath)")
+            fflush(nil)
         }
         try await app.runService()
     }

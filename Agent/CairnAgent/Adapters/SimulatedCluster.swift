@@ -20,6 +20,8 @@ public struct SimulatedCluster: ClusterAdapter {
     public let configuration: Configuration
 
     public init(path: String, configuration: Configuration = Configuration()) throws {
+        try FileManager.default.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         var dbConfiguration = GRDB.Configuration()
         dbConfiguration.busyMode = .timeout(10)
         pool = try DatabasePool(path: path, configuration: dbConfiguration)
@@ -101,6 +103,15 @@ public struct SimulatedCluster: ClusterAdapter {
         let now = Date().timeIntervalSince1970
         return try await pool.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM objects ORDER BY id").map { Self.live(row: $0, now: now, nodes: configuration.nodes) }
+        }
+    }
+
+    /// The keys of the objects on the site in the order they were created.
+    public func creationOrder() async throws -> [ManifestKey] {
+        try await pool.read { db in
+            try String.fetchAll(db, sql: "SELECT manifest_key FROM objects ORDER BY rowid").map {
+                try CairnJSON.decode(ManifestKey.self, from: Data($0.utf8), what: "object key")
+            }
         }
     }
 

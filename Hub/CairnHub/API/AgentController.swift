@@ -8,6 +8,7 @@ struct AgentController: Sendable {
     let store: any HubStore
     let auth: Authenticator
     let configuration: HubConfiguration
+    let counters: BundleCounters
     let codec = BundleCodec()
 
     func addRoutes(to group: RouterGroup<HubRequestContext>) {
@@ -88,10 +89,12 @@ struct AgentController: Sendable {
             await store.changes.cancel(cluster, id: waiter)
         }
         if let since, revision == since {
+            counters.record(full: nil)
             return Response(status: .noContent, headers: [.init(BundleHeaders.revision)!: String(revision)])
         }
         let bundle = try await store.bundle(cluster: cluster, since: since)
         let encoded = try codec.encode(bundle)
+        counters.record(full: bundle.isFull)
         return Response(
             status: .ok,
             headers: [

@@ -1,0 +1,23 @@
+import CairnCommon
+import Foundation
+import Yams
+
+/// The hub's YAML configuration file (packaging/examples/hub.yaml).
+public struct HubFileConfiguration: Decodable, Sendable {
+    public var stateDir: String?
+    public var listen: String?
+    public var heartbeatInterval: Double?
+    public var leaseTimeout: Double?
+
+    public init() {}
+
+    public static func load(_ path: String) throws -> HubFileConfiguration {
+        let text: String
+        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+            throw CairnError(.invalid, "cannot read \(path): \(error.localizedDescription)", field: "config")
+        }
+        do { return try YAMLDecoder().decode(HubFileConfiguration.self, from: text) } catch {
+            throw CairnError(.invalid, "\(path) is not a valid hub configuration: \(error)", field: "config")
+        }
+    }
+}

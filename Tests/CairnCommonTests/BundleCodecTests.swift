@@ -1,0 +1,74 @@
+import CairnCommon
+import CairnTestSupport
+import Foundation
+import Testing
+
+@Suite struct BundleCodecTests {
+    func corpusBundle() throws -> WorkBundle {
+        var works = [ManifestWork(metadata: ObjectMeta(name: "boutique", namespace: "c1"), spec: .init(manifests: try Corpus.onlineBoutique()))]
+        for (index, file) in try Corpus.kubePrometheus().prefix(40).enumerated() {
+            works.append(ManifestWork(metadata: ObjectMeta(name: "prom-\(index)", namespace: "c1"), spec: .init(manifests: file.documents)))
+        }
+        return WorkBundle(cluster: "c1", revision: 7, since: nil, works: works)
+    }
+
+    @Test func `a bundle of real manifests round-trips and compresses at least 5x`() throws {
+        let codec = BundleCodec()
+        let bundle = try corpusBundle()
+        let encoded = try codec.encode(bundle)
+        #expect(try codec.decode(encoded.bytes, expectedDigest: encoded.digest) == bundle)
+        #expect(encoded.uncompressedSize >= 5 * encoded.bytes.count, "\(encoded.uncompressedSize) → \(encoded.bytes.count)")
+    }
+
+    @Test func `encoding is deterministic`() throws {
+        let bundle = try corpusBundle()
+        #expect(try BundleCodec().encode(bundle).digest == BundleCodec().encode(bundle).digest)
+    }
+
+    @Test func `a truncated bundle is rejected`() throws {
+        let encoded = try BundleCodec().encode(try corpusBundle())
+        let truncated = Array(encoded.bytes.prefix(encoded.bytes.count / 2))
+        let error = #expect(throws: CairnError.self) { try BundleCodec().decode(truncated, expectedDigest: BundleCodec.digest(of: truncated)) }
+        #expect(error?.code == .bundleRejected)
+    }
+
+    @Test func `a corrupted byte fails the digest before anything is decompressed`() throws {
+        let encoded = try BundleCodec().encode(try corpusBundle())
+        var corrupted = encoded.bytes
+        corrupted[corrupted.count / 2] ^= 0x01
+        let error = #expect(throws: CairnError.self) { try BundleCodec().decode(corrupted, expectedDigest: encoded.digest) }
+        #expect(error?.message.contains("digest mismatch") == true)
+    }
+
+    @Test func `a wrong digest is rejected`() throws {
+        let encoded = try BundleCodec().encode(try corpusBundle())
+        let error = #expect(throws: CairnError.self) { try BundleCodec().decode(encoded.bytes, expectedDigest: "sha256:" + String(repeating: "0", count: 64)) }
+        #expect(error?.message.contains("digest mismatch") == true)
+    }
+
+    @Test func `an oversized bundle is rejected by its compressed size`() throws {
+        var limits = BundleCodec.Limits()
+        limits.maxCompressedBytes = 1024
+        let encoded = try BundleCodec().encode(try corpusBundle())
+        let error = #expect(throws: CairnError.self) { try BundleCodec(limits: limits).decode(encoded.bytes, expectedDigest: encoded.digest) }
+        #expect(error?.message.contains("limit is 1024") == true)
+    }
+
+    @Test func `a zip bomb is stopped at the ratio cap`() throws {
+        // 64 MiB of one repeated byte compresses about 1000:1; the decoder stops at 200:1.
+        let filler = String(repeating: "a", count: 64 * 1024 * 1024)
+        let bomb = WorkBundle(cluster: "c1", revision: 1, since: nil, works: [ManifestWork(metadata: ObjectMeta(name: "bomb"), spec: .init(manifests: [["apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": "x"], "data": ["x": .string(filler)]]]))])
+        let encoded = try BundleCodec().encode(bomb)
+        #expect(encoded.bytes.count * 200 < encoded.uncompressedSize)
+        let error = #expect(throws: CairnError.self) { try BundleCodec().decode(encoded.bytes, expectedDigest: encoded.digest) }
+        #expect(error?.message.contains("decompresses past") == true)
+    }
+
+    @Test func `valid zlib that is not a bundle is rejected with the field`() throws {
+        let notABundle = try BundleCodec().encode(WorkBundle(cluster: "c1", revision: 1, since: nil, works: []))
+        // Same bytes, decoded fine; now a body that is JSON but lacks fields:
+        #expect(try BundleCodec().decode(notABundle.bytes, expectedDigest: notABundle.digest).works.isEmpty)
+        let error = #expect(throws: CairnError.self) { try BundleCodec().decode([0x78, 0x9c, 0x01, 0x02], expectedDigest: BundleCodec.digest(of: [0x78, 0x9c, 0x01, 0x02])) }
+        #expect(error?.code == .bundleRejected)
+    }
+}

@@ -1,0 +1,129 @@
+import CairnCommon
+import CairnHub
+import CairnTestSupport
+import Foundation
+import Testing
+
+@Suite struct StoreTests {
+    let directory: TemporaryDirectory
+    let store: SQLiteHubStore
+
+    init() throws {
+        directory = try TemporaryDirectory("store")
+        store = try SQLiteHubStore(path: directory.appending("hub.sqlite"))
+    }
+
+    func enrol(_ name: String) async throws {
+        let token = EnrolmentToken(id: "t-\(name)", autoApprove: true, labels: [:], expiresAt: Date().addingTimeInterval(60), maxUses: nil, createdAt: Date())
+        try await store.createToken(token, secretHash: Secrets.hash("secret"))
+        _ = try await store.enrol(EnrolRequest(token: "", clusterName: name, labels: nil, credentialHash: Secrets.hash("cred-\(name)"), claims: nil), tokenID: token.id, tokenSecretHash: Secrets.hash("secret"), now: Date())
+    }
+
+    func work(_ name: String, data: String = "1") -> ManifestWork {
+        ManifestWork(metadata: ObjectMeta(name: name), spec: .init(manifests: [["apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": .string(name), "namespace": "default"], "data": ["v": .string(data)]]]))
+    }
+
+    @Test func `each cluster's revision strictly increases, independently of the others`() async throws {
+        defer { directory.remove() }
+        try await enrol("c1")
+        try await enrol("c2")
+        var last: Int64 = 0
+        for index in 0..<5 {
+            _ = try await store.applyWork(work("w\(index)"), cluster: "c1", now: Date())
+            let revision = try await store.revision(cluster: "c1")
+            #expect(revision > last)
+            last = revision
+        }
+        #expect(try await store.revision(cluster: "c2") == 0)
+        _ = try await store.applyWork(work("w0"), cluster: "c2", now: Date())
+        #expect(try await store.revision(cluster: "c2") == 1)
+        #expect(try await store.revision(cluster: "c1") == 5)
+    }
+
+    @Test func `an unchanged apply moves neither generation nor revision`() async throws {
+        defer { directory.remove() }
+        try await enrol("c1")
+        let first = try await store.applyWork(work("w"), cluster: "c1", now: Date())
+        let again = try await store.applyWork(work("w"), cluster: "c1", now: Date())
+        #expect(first.generation == 1 && again.generation == 1)
+        #expect(try await store.revision(cluster: "c1") == 1)
+        let changed = try await store.applyWork(work("w", data: "2"), cluster: "c1", now: Date())
+        #expect(changed.generation == 2)
+        #expect(try await store.revision(cluster: "c1") == 2)
+    }
+
+    @Test func `a delta carries changes and tombstones since a revision`() async throws {
+        defer { directory.remove() }
+        try await enrol("c1")
+        _ = try await store.applyWork(work("a"), cluster: "c1", now: Date())
+        _ = try await store.applyWork(work("b"), cluster: "c1", now: Date())
+        let since = try await store.revision(cluster: "c1")
+        _ = try await store.applyWork(work("c"), cluster: "c1", now: Date())
+        _ = try await store.deleteWork(cluster: "c1", name: "a", now: Date())
+        let delta = try await store.bundle(cluster: "c1", since: since)
+        #expect(delta.since == since)
+        #expect(delta.works.map(\.name) == ["c"])
+        #expect(delta.tombstones.map(\.name) == ["a"])
+        let full = try await store.bundle(cluster: "c1", since: nil)
+        #expect(full.isFull)
+        #expect(full.works.map(\.name) == ["b", "c"])
+        // The work stays at the hub, marked for deletion, until the agent reports it gone.
+        #expect(try await store.work(cluster: "c1", name: "a")?.metadata.deletionTimestamp != nil)
+        try await store.recordStatus(cluster: "c1", updates: [WorkStatusUpdate(name: "a", observedGeneration: 1, status: nil, deleted: true)], now: Date())
+        #expect(try await store.work(cluster: "c1", name: "a") == nil)
+    }
+
+    @Test func `a revision behind the compacted tombstones gets a full bundle`() async throws {
+        defer { directory.remove() }
+        try await enrol("c1")
+        _ = try await store.applyWork(work("a"), cluster: "c1", now: Date())
+        _ = try await store.applyWork(work("b"), cluster: "c1", now: Date())
+        let old = try await store.revision(cluster: "c1")
+        _ = try await store.deleteWork(cluster: "c1", name: "a", now: Date())
+        let afterDelete = try await store.revision(cluster: "c1")
+        #expect(try await store.compactTombstones(before: Date().addingTimeInterval(1)) == 1)
+        #expect(try await store.bundle(cluster: "c1", since: old).isFull)
+        let current = try await store.bundle(cluster: "c1", since: afterDelete)
+        #expect(!current.isFull && current.works.isEmpty)
+    }
+
+    @Test func `a revision the hub never issued gets a full bundle`() async throws {
+        defer { directory.remove() }
+        try await enrol("c1")
+        _ = try await store.applyWork(work("a"), cluster: "c1", now: Date())
+        #expect(try await store.bundle(cluster: "c1", since: 99).isFull)
+    }
+
+    @Test func `concurrent writers lose nothing`() async throws {
+        defer { directory.remove() }
+        try await enrol("c1")
+        try await enrol("c2")
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for index in 0..<40 {
+                group.addTask { _ = try await store.applyWork(work("w\(index)"), cluster: index % 2 == 0 ? "c1" : "c2", now: Date()) }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try await store.revision(cluster: "c1") == 20)
+        #expect(try await store.revision(cluster: "c2") == 20)
+        #expect(try await store.works(cluster: nil).count == 40)
+    }
+
+    @Test func `a token is spent atomically and the same agent asking again is not charged`() async throws {
+        defer { directory.remove() }
+        let token = EnrolmentToken(id: "once", autoApprove: false, labels: ["region": "eu"], expiresAt: Date().addingTimeInterval(60), maxUses: 1, createdAt: Date())
+        try await store.createToken(token, secretHash: Secrets.hash("s"))
+        let ask = EnrolRequest(token: "", clusterName: "c1", labels: ["tier": "edge"], credentialHash: Secrets.hash("k1"), claims: nil)
+        #expect(try await store.enrol(ask, tokenID: "once", tokenSecretHash: Secrets.hash("s"), now: Date()).state == .pending)
+        #expect(try await store.enrol(ask, tokenID: "once", tokenSecretHash: Secrets.hash("s"), now: Date()).state == .pending)
+        var other = ask
+        other.clusterName = "c2"
+        await #expect(throws: CairnError.self) { try await store.enrol(other, tokenID: "once", tokenSecretHash: Secrets.hash("s"), now: Date()) }
+        var impostor = ask
+        impostor.credentialHash = Secrets.hash("k2")
+        let error = await #expect(throws: CairnError.self) { try await store.enrol(impostor, tokenID: "once", tokenSecretHash: Secrets.hash("s"), now: Date()) }
+        #expect(error?.code == .conflict)
+        #expect(try await store.cluster(named: "c1")?.metadata.labels == ["region": "eu", "tier": "edge"])
+        #expect(try await store.tokens().first?.uses == 1)
+    }
+}

@@ -1,0 +1,52 @@
+import CairnAgent
+import CairnCommon
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// A real agent daemon in this process, talking to a hub over loopback, with the simulated cluster.
+public final class TestAgent: Sendable {
+    public let daemon: AgentDaemon
+    public let site: SimulatedCluster
+    public let stateDirectory: String
+    let group: ServiceGroup
+    let task: Task<Void, any Error>
+
+    public var cache: AgentCache { daemon.cache }
+
+    public init(
+        stateDirectory: String, hub: String? = nil, token: String? = nil, name: String? = nil, labels: [String: String] = [:],
+        resync: Double = 60, readyDelay: Double = 0.05, platform: String = "kubernetes"
+    ) throws {
+        var configuration = AgentConfiguration(stateDirectory: stateDirectory)
+        configuration.hubURL = hub
+        configuration.token = token
+        configuration.clusterName = name
+        configuration.labels = labels
+        configuration.resyncInterval = resync
+        configuration.statusInterval = 0.5
+        configuration.pollWait = 5
+        configuration.backoffInitial = 0.05
+        configuration.backoffMax = 0.5
+        configuration.simulated.readyDelay = readyDelay
+        configuration.simulated.platform = platform
+        var logger = Logger(label: "test-agent-\(name ?? "resumed")")
+        logger.logLevel = .warning
+        site = try SimulatedCluster(path: configuration.simulatedClusterPath, configuration: configuration.simulated)
+        daemon = try AgentDaemon(configuration: configuration, adapter: site, logger: logger)
+        self.stateDirectory = stateDirectory
+        group = ServiceGroup(configuration: .init(services: [daemon], logger: logger))
+        let group = self.group
+        task = Task { try await group.run() }
+    }
+
+    public func stop() async throws {
+        await group.triggerGracefulShutdown()
+        try await task.value
+    }
+
+    /// The live object on the site, if any.
+    public func object(_ kind: String, _ name: String, namespace: String? = nil, apiVersion: String = "apps/v1") async throws -> JSONValue? {
+        try await site.get(ManifestKey(apiVersion: apiVersion, kind: kind, namespace: namespace, name: name))
+    }
+}

@@ -1,0 +1,58 @@
+import AsyncHTTPClient
+import CairnCommon
+import CairnCtlKit
+import CairnHub
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// A real hub on 127.0.0.1, in this process, with its own state directory.
+public final class TestHub: Sendable {
+    public let server: HubServer
+    public let port: Int
+    public let adminToken: String
+    let group: ServiceGroup
+    let task: Task<Void, any Error>
+
+    public var url: String { "http://127.0.0.1:\(port)" }
+    public var store: any HubStore { server.store }
+
+    /// Starts a hub; `port` 0 picks a free one. Short intervals keep tests quick.
+    public init(stateDirectory: String, port: Int = 0, heartbeat: Double = 0.5, leaseTimeout: Double = 40) async throws {
+        var configuration = HubConfiguration(stateDirectory: stateDirectory)
+        configuration.port = port
+        configuration.heartbeatInterval = heartbeat
+        configuration.leaseTimeout = leaseTimeout
+        configuration.leaseCheckInterval = 0.2
+        var logger = Logger(label: "test-hub")
+        logger.logLevel = .warning
+        server = try await HubServer(configuration: configuration, logger: logger)
+        let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
+        let app = server.application { port in continuation.yield(port) }
+        group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+        let group = self.group
+        task = Task { try await group.run() }
+        var bound = 0
+        for await value in stream {
+            bound = value
+            break
+        }
+        self.port = bound
+        adminToken = try String(contentsOfFile: configuration.adminTokenPath, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    public func stop() async throws {
+        await group.triggerGracefulShutdown()
+        try await task.value
+    }
+
+    /// Runs `body` with an admin client for this hub.
+    public func admin<T: Sendable>(_ body: (AdminClient) async throws -> T) async throws -> T {
+        try await AdminClient.with(hub: url, token: adminToken, body)
+    }
+
+    /// Creates an enrolment token and returns its secret form.
+    public func token(autoApprove: Bool = false, labels: [String: String] = [:], uses: Int? = nil, ttl: Double? = nil) async throws -> String {
+        try await admin { try await $0.createToken(TokenRequest(autoApprove: autoApprove, labels: labels, ttlSeconds: ttl, maxUses: uses)) }.token!
+    }
+}

@@ -1,0 +1,90 @@
+import CairnCommon
+import Foundation
+
+/// A fresh directory under the system's temporary directory, removed by `remove()`.
+public struct TemporaryDirectory: Sendable {
+    public let path: String
+
+    public init(_ label: String = "cairn") throws {
+        path = NSTemporaryDirectory() + "\(label)-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    public func appending(_ component: String) -> String { (path as NSString).appendingPathComponent(component) }
+    public func remove() { try? FileManager.default.removeItem(atPath: path) }
+}
+
+public struct TimedOut: Error, CustomStringConvertible {
+    public var description: String
+}
+
+/// Polls `condition` every 20 ms until it holds; fails after `timeout` seconds, saying what was awaited.
+public func eventually(
+    _ what: String, timeout: Double = 10, _ condition: () async throws -> Bool
+) async throws {
+    let deadline = Date().addingTimeInterval(timeout)
+    while true {
+        if (try? await condition()) == true { return }
+        guard Date() < deadline else { throw TimedOut(description: "timed out after \(timeout)s waiting for \(what)") }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+}
+
+/// The real manifests in ../shared/corpus beside the checkout.
+public enum Corpus {
+    public static var root: String {
+        if let override = ProcessInfo.processInfo.environment["CAIRN_CORPUS"] { return override }
+        let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return packageRoot.deletingLastPathComponent().appendingPathComponent("shared/corpus").path
+    }
+
+    public static func text(_ relativePath: String) throws -> String {
+        try String(contentsOfFile: root + "/" + relativePath, encoding: .utf8)
+    }
+
+    /// Online Boutique's manifests, parsed.
+    public static func onlineBoutique() throws -> [JSONValue] {
+        try DocumentParser().parse(try text("online-boutique/kubernetes-manifests.yaml"), source: "online-boutique")
+    }
+
+    /// Every kube-prometheus manifest file (CRDs under setup/ included), parsed, by file name.
+    public static func kubePrometheus() throws -> [(file: String, documents: [JSONValue])] {
+        var result = [(String, [JSONValue])]()
+        let base = root + "/kube-prometheus/manifests"
+        let enumerator = FileManager.default.enumerator(atPath: base)
+        var files = [String]()
+        while let file = enumerator?.nextObject() as? String { if file.hasSuffix(".yaml") { files.append(file) } }
+        for file in files.sorted() {
+            result.append((file, try DocumentParser().parse(try String(contentsOfFile: base + "/" + file, encoding: .utf8), source: file)))
+        }
+        return result
+    }
+
+    /// The demo's three-component service: Online Boutique's front end (Deployment + Service) and its Redis cache,
+    /// plus a database StatefulSet, all in namespace `shop`.
+    public static func threeComponentService(frontendReplicas: Int64 = 2) throws -> [JSONValue] {
+        let boutique = try onlineBoutique()
+        func pick(_ kind: String, _ name: String) throws -> JSONValue {
+            guard var manifest = boutique.first(where: { $0["kind"]?.stringValue == kind && $0["metadata"]?["name"]?.stringValue == name }) else {
+                throw TimedOut(description: "corpus has no \(kind) \(name)")
+            }
+            manifest["metadata"]?["namespace"] = "shop"
+            return manifest
+        }
+        var frontend = try pick("Deployment", "frontend")
+        frontend["spec"]?["replicas"] = .int(frontendReplicas)
+        let database: JSONValue = [
+            "apiVersion": "apps/v1", "kind": "StatefulSet",
+            "metadata": ["name": "orders-db", "namespace": "shop", "labels": ["app": "orders-db"]],
+            "spec": [
+                "serviceName": "orders-db", "replicas": 1,
+                "selector": ["matchLabels": ["app": "orders-db"]],
+                "template": [
+                    "metadata": ["labels": ["app": "orders-db"]],
+                    "spec": ["containers": [["name": "postgres", "image": "postgres:16", "ports": [["containerPort": 5432]]]]],
+                ],
+            ],
+        ]
+        return [["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": "shop"]], frontend, try pick("Service", "frontend"), try pick("Deployment", "redis-cart"), database]
+    }
+}
