@@ -51,16 +51,7 @@ public struct HubServer: Sendable {
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "cairn-hub"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
-        app.addServices(LeaseMonitor(store: store, configuration: configuration, logger: logger), LongPollReleaser(changes: store.changes))
+        app.addServices(LeaseMonitor(store: store, configuration: configuration, logger: logger))
         return app
-    }
-}
-
-/// On shutdown, wakes every held long-poll so that the server can drain at once.
-struct LongPollReleaser: Service {
-    let changes: RevisionNotifier
-    func run() async throws {
-        try? await gracefulShutdown()
-        await changes.publishAll()
     }
 }

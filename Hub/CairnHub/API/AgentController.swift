@@ -1,6 +1,7 @@
 import CairnCommon
 import Foundation
 import Hummingbird
+import ServiceLifecycle
 
 /// The endpoints agents call: enrol, ask about enrolment, long-poll for bundles, report status, heartbeat.
 /// Every call but enrolment is authenticated as one cluster and can touch only that cluster.
@@ -81,7 +82,13 @@ struct AgentController: Sendable {
         let waiter = await store.changes.register(cluster)
         var revision = try await store.revision(cluster: cluster)
         if let since, revision == since, wait > 0 {
-            await store.changes.wait(cluster, id: waiter, timeout: .milliseconds(Int64(wait * 1000)))
+            // A held poll ends when the hub shuts down, so the server drains at once.
+            let changes = store.changes
+            await withGracefulShutdownHandler {
+                await changes.wait(cluster, id: waiter, timeout: .milliseconds(Int64(wait * 1000)))
+            } onGracefulShutdown: {
+                Task { await changes.cancel(cluster, id: waiter) }
+            }
             // The cluster may have been denied or removed while we waited.
             _ = try await auth.requireCluster(request)
             revision = try await store.revision(cluster: cluster)

@@ -30,13 +30,6 @@ public actor RevisionNotifier {
         if waiters[cluster]?.isEmpty == true { waiters[cluster] = nil }
     }
 
-    /// Wakes every waiter (shutdown, or a cluster removed).
-    public func publishAll() {
-        for cluster in Array(waiters.keys) { publish(cluster) }
-    }
-
-    public var waiterCount: Int { waiters.values.reduce(0) { $0 + $1.count } }
-
     private func suspend(_ cluster: String, id: Int) async {
         guard let waiter = waiters[cluster]?[id], !waiter.fired else { return }
         await withCheckedContinuation { continuation in

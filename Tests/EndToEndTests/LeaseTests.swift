@@ -1,0 +1,48 @@
+import CairnCommon
+import CairnTestSupport
+import Foundation
+import Testing
+
+@Suite(.serialized) struct LeaseTests {
+    @Test func `a silent cluster is marked Unknown, and comes back Available when it returns`() async throws {
+        let directory = try TemporaryDirectory("lease")
+        defer { directory.remove() }
+        let hub = try await TestHub(stateDirectory: directory.appending("hub"), heartbeat: 0.2, leaseTimeout: 1)
+        let token = try await hub.token(autoApprove: true)
+        let agent = try TestAgent(stateDirectory: directory.appending("c1"), hub: hub.url, token: token, name: "c1")
+        func available() async throws -> String? {
+            try await hub.admin { try await $0.cluster("c1") }.status.conditions[type: ConditionType.available]?.status
+        }
+        try await eventually("c1 Available") { try await available() == Condition.true }
+        try await agent.stop()
+        try await eventually("c1 Unknown after its lease ran out", timeout: 10) { try await available() == Condition.unknown }
+        #expect(try await hub.admin { try await $0.cluster("c1") }.status.conditions[type: ConditionType.available]?.reason == "LeaseExpired")
+        let back = try TestAgent(stateDirectory: directory.appending("c1"))
+        try await eventually("c1 Available again") { try await available() == Condition.true }
+        try await back.stop()
+        try await hub.stop()
+    }
+
+    @Test func `a denied cluster is cut off and keeps what it runs`() async throws {
+        let directory = try TemporaryDirectory("deny")
+        defer { directory.remove() }
+        let hub = try await TestHub(stateDirectory: directory.appending("hub"))
+        let token = try await hub.token(autoApprove: true)
+        let agent = try TestAgent(stateDirectory: directory.appending("c1"), hub: hub.url, token: token, name: "c1")
+        try await eventually("c1 to join") { try await hub.admin { try await $0.cluster("c1") }.status.conditions.isTrue(ConditionType.joined) }
+        let first = ManifestWork(metadata: ObjectMeta(name: "one"), spec: .init(manifests: [["apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": "one", "namespace": "default"]]]))
+        _ = try await hub.admin { try await $0.apply(first, cluster: "c1") }
+        try await eventually("the first work on the site") { try await agent.object("ConfigMap", "one", namespace: "default", apiVersion: "v1") != nil }
+        _ = try await hub.admin { try await $0.deny("c1") }
+        var second = first
+        second.metadata.name = "two"
+        second.spec.workload.manifests = [["apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": "two", "namespace": "default"]]]
+        _ = try await hub.admin { try await $0.apply(second, cluster: "c1") }
+        // Give the agent time to try; nothing may reach it, and what it runs stays.
+        try await Task.sleep(for: .seconds(1.5))
+        #expect(try await agent.object("ConfigMap", "two", namespace: "default", apiVersion: "v1") == nil)
+        #expect(try await agent.object("ConfigMap", "one", namespace: "default", apiVersion: "v1") != nil)
+        try await agent.stop()
+        try await hub.stop()
+    }
+}
