@@ -25,13 +25,15 @@ wait_for() {
     fail "timed out waiting for $what"
 }
 
-step "starting cairn-hub on embedded SQLite in $STATE/hub"
+step "starting cairn-hub on embedded SQLite in $STATE/hub (TLS on its port, its own CA)"
 "$BIN/cairn-hub" serve --state-dir "$STATE/hub" --listen 127.0.0.1:0 --heartbeat-interval 2 >"$STATE/hub.log" 2>&1 &
 PIDS+=($!)
 wait_for "the hub to listen" grep -q "cairn-hub listening on" "$STATE/hub.log"
 export CAIRN_HUB=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$STATE/hub.log" | head -n 1)
 export CAIRN_TOKEN=$(cat "$STATE/hub/admin-token")
-echo "    hub at $CAIRN_HUB, admin token in $STATE/hub/admin-token"
+export CAIRN_CA_FILE="$STATE/hub/pki/ca.pem"
+FINGERPRINT=$(sed -n 's/^CA fingerprint: //p' "$STATE/hub.log" | head -n 1)
+echo "    hub at $CAIRN_HUB, CA $FINGERPRINT, admin token in $STATE/hub/admin-token"
 
 step "creating enrolment tokens: one for manual approval, one auto-approving"
 MANUAL=$("$BIN/cairnctl" token create --ttl 1h -o json | sed -n 's/.*"token" *: *"\([^"]*\)".*/\1/p')
@@ -39,17 +41,17 @@ AUTO=$("$BIN/cairnctl" token create --auto-approve --uses 1 --ttl 1h -o json | s
 [ -n "$MANUAL" ] && [ -n "$AUTO" ] || fail "no token in cairnctl's answer"
 echo "    manual: ${MANUAL%%.*}.…  auto-approve: ${AUTO%%.*}.…"
 
-step "starting three agents with the simulated cluster: c1 (auto-approve token), c2 and c3 (manual)"
+step "starting three agents (simulated clusters), each pinning the hub CA: c1 (auto-approve token), c2 and c3 (manual)"
 for site in c1 c2 c3; do
     token=$MANUAL; platform=kubernetes
     [ "$site" = c1 ] && token=$AUTO
     [ "$site" = c3 ] && platform=openshift
-    "$BIN/cairn-agent" run --hub "$CAIRN_HUB" --token "$token" --name "$site" --state-dir "$STATE/$site" \
+    "$BIN/cairn-agent" run --hub "$CAIRN_HUB" --token "$token" --ca-fingerprint "$FINGERPRINT" --name "$site" --state-dir "$STATE/$site" \
         --simulated-ready-delay 0.5 --simulated-platform "$platform" >"$STATE/$site.log" 2>&1 &
     PIDS+=($!)
 done
 wait_for "c2 and c3 to ask to join" sh -c "'$BIN/cairnctl' cluster list | grep -q '^c3 *Pending' && '$BIN/cairnctl' cluster list | grep -q '^c2 *Pending'"
-echo "    c2 and c3 are pending; c1 was accepted by its token"
+echo "    c2 and c3 are pending; c1 was accepted by its token and speaks mTLS with its own certificate"
 
 step "approving c2 and c3"
 "$BIN/cairnctl" cluster approve c2 --wait --timeout 20s | sed 's/^/    /'

@@ -6,6 +6,8 @@ public struct AgentConfiguration: Sendable {
     public var hubURL: String?
     public var token: String?
     public var clusterName: String?
+    /// `sha256:…` of the hub's CA certificate, pinned at enrolment and checked against the cache at every start.
+    public var caFingerprint: String?
     public var stateDirectory: String
     public var adapter: String = "simulated"
     public var labels: [String: String] = [:]
@@ -26,6 +28,7 @@ public struct AgentConfiguration: Sendable {
         self.stateDirectory = stateDirectory
     }
 
+    public var keyPath: String { (stateDirectory as NSString).appendingPathComponent("agent.key") }
     public var cachePath: String { (stateDirectory as NSString).appendingPathComponent("agent.sqlite") }
     public var simulatedClusterPath: String { (stateDirectory as NSString).appendingPathComponent("simulated-cluster.sqlite") }
 }

@@ -3,6 +3,7 @@ import CairnCommon
 import Foundation
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// The agent: enrols once, then pulls bundles, reconciles, reports status and heartbeats — each its own loop.
 /// With an accepted identity in its cache it starts enforcing at once, hub or no hub.
@@ -18,6 +19,8 @@ public final class AgentDaemon: Service, @unchecked Sendable {
     private let statusWakeup = Wakeup()
     private let pendingLock = NSLock()
     private var pendingApply = Set<String>()
+    /// Set when the cache failed verification at start; nothing is applied until a verified full bundle arrives.
+    let cacheUntrusted = Mutex<String?>(nil)
 
     public init(configuration: AgentConfiguration, adapter: (any ClusterAdapter)? = nil, logger: Logger) throws {
         self.configuration = configuration
@@ -45,8 +48,15 @@ public final class AgentDaemon: Service, @unchecked Sendable {
     public func run() async throws {
         do {
             try await cancelWhenGracefulShutdown {
-                let identity = try await self.enrolled()
-                let hub = HubClient(http: self.http, baseURL: identity.hubURL)
+                let key = try AgentKey.loadOrCreate(path: self.configuration.keyPath)
+                let identity = try await self.enrolled(key: key)
+                if let problem = try self.cache.verifyState(signingKey: identity.signingKey, cluster: identity.clusterName) {
+                    // Never apply what cannot be verified: hold everything and ask the hub for a full bundle.
+                    self.logger.error("cache failed verification; waiting for a full bundle", metadata: ["error.message": .string(problem)])
+                    self.cacheUntrusted.withLock { $0 = problem }
+                    try self.cache.forgetRevision()
+                }
+                let hub = HubClient(http: self.http, baseURL: identity.hubURL, tls: try identity.tls(key: key))
                 try await withThrowingDiscardingTaskGroup { group in
                     group.addTask { try await self.reconcileLoop() }
                     group.addTask { try await self.pullLoop(hub: hub, identity: identity) }
@@ -66,21 +76,34 @@ public final class AgentDaemon: Service, @unchecked Sendable {
     // MARK: Enrolment
 
     /// The accepted identity: from the cache when there is one, otherwise by enrolling and waiting for approval.
-    func enrolled() async throws -> AgentIdentity {
+    func enrolled(key: AgentKey) async throws -> AgentIdentity {
         var identity = try cache.identity()
+        if let cached = identity, let pinned = configuration.caFingerprint, cached.caFingerprint != pinned.lowercased() {
+            throw CairnError(
+                .forbidden, "the cache trusts the hub CA \(cached.caFingerprint), not the configured \(pinned); refusing to start",
+                field: "ca-fingerprint")
+        }
         if identity == nil {
             guard let hubURL = configuration.hubURL, let name = configuration.clusterName else {
                 throw CairnError(.invalid, "this agent has not enrolled yet: --hub and --name are required", field: "hub")
             }
+            guard let fingerprint = configuration.caFingerprint else {
+                throw CairnError(
+                    .invalid, "this agent has not enrolled yet: --ca-fingerprint is required (cairnctl token create prints it)",
+                    field: "ca-fingerprint")
+            }
             try Names.validateLabel(name, field: "name")
             try Names.validateLabels(configuration.labels, field: "label")
+            let caPEM = try await retrying("fetching the hub CA") {
+                try await HubClient.pinnedCA(http: self.http, baseURL: hubURL, fingerprint: fingerprint)
+            }
             // Saved before the hub hears of it: a crash after the hub accepts must not lose the secret.
-            identity = AgentIdentity(hubURL: hubURL, clusterName: name, labels: configuration.labels)
+            identity = AgentIdentity(hubURL: hubURL, clusterName: name, labels: configuration.labels, caPEM: caPEM, caFingerprint: fingerprint.lowercased())
             try cache.saveIdentity(identity!)
         }
         guard var identity else { throw CancellationError() }
-        if identity.enrolment == .accepted { return identity }
-        let hub = HubClient(http: http, baseURL: identity.hubURL)
+        if identity.enrolment == .accepted, identity.certificatePEM != nil { return identity }
+        let hub = HubClient(http: http, baseURL: identity.hubURL, tls: try identity.tls(key: key))
         var backoff = Backoff(initial: configuration.backoffInitial, maximum: min(configuration.backoffMax, 5))
         var sentEnrolment = false
         while true {
@@ -91,8 +114,11 @@ public final class AgentDaemon: Service, @unchecked Sendable {
                         throw CairnError(.invalid, "this agent has not enrolled yet: --token is required", field: "token")
                     }
                     let claims = try await adapter.claims()
+                    let request = EnrolRequest(
+                        token: token, clusterName: identity.clusterName, labels: identity.labels, credentialHash: identity.credentialHash,
+                        csr: try key.csr(cluster: identity.clusterName), claims: claims.claims)
                     do {
-                        status = try await hub.enrol(EnrolRequest(token: token, clusterName: identity.clusterName, labels: identity.labels, credentialHash: identity.credentialHash, claims: claims.claims))
+                        status = try await hub.enrol(request)
                     } catch let error as HubError where error.status == 401 || error.status == 409 {
                         // A used-up token may have been spent by our own earlier attempt: ask with the credential.
                         if let known = try? await hub.enrolment(identity) { status = known } else { throw error }
@@ -102,13 +128,15 @@ public final class AgentDaemon: Service, @unchecked Sendable {
                     status = try await hub.enrolment(identity)
                 }
                 try cache.recordContact()
-                if status.state != identity.enrolment {
+                if status.state != identity.enrolment || status.certificate != identity.certificatePEM {
                     identity.enrolment = status.state
+                    identity.certificatePEM = status.certificate
+                    identity.signingKey = status.signingKey ?? identity.signingKey
                     try cache.saveIdentity(identity)
                     logger.info("enrolment changed", metadata: ["cluster.name": .string(identity.clusterName), "cluster.enrolment": .string(status.state.rawValue)])
                 }
-                if status.state == .accepted { return identity }
-            } catch let error as HubError where error.status == 400 || error.status == 401 && !sentEnrolment {
+                if status.state == .accepted, identity.certificatePEM != nil, identity.signingKey != nil { return identity }
+            } catch let error as HubError where error.status == 400 || (error.status == 401 && !sentEnrolment) {
                 logger.error("enrolment refused", metadata: ["error.message": .string(error.error.message)])
                 throw error
             } catch let error as CairnError {
@@ -117,6 +145,23 @@ public final class AgentDaemon: Service, @unchecked Sendable {
                 throw CancellationError()
             } catch {
                 logger.warning("hub not reachable for enrolment", metadata: ["error.message": .string("\(error)")])
+            }
+            try await Task.sleep(for: backoff.next())
+        }
+    }
+
+    /// Retries a network step with backoff until it succeeds; a `CairnError` (a refusal) ends it.
+    func retrying<T: Sendable>(_ what: String, _ body: @Sendable () async throws -> T) async throws -> T {
+        var backoff = Backoff(initial: configuration.backoffInitial, maximum: min(configuration.backoffMax, 5))
+        while true {
+            do {
+                return try await body()
+            } catch let error as CairnError {
+                throw error
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                logger.warning("hub not reachable", metadata: ["step": .string(what), "error.message": .string("\(error)")])
             }
             try await Task.sleep(for: backoff.next())
         }
@@ -131,8 +176,14 @@ public final class AgentDaemon: Service, @unchecked Sendable {
                 let since = try cache.revision()
                 let answer = try await hub.bundle(since: since, wait: configuration.pollWait, identity: identity, maxBytes: configuration.bundleLimits.maxCompressedBytes)
                 try cache.recordContact()
-                if case .bundle(let bytes, let digest) = answer {
+                if case .bundle(let bytes, let digest, let stateDigest, let signature) = answer {
                     let bundle = try codec.decode(bytes, expectedDigest: digest)
+                    // The signature covers this cluster, this revision, these bytes and the state they lead to:
+                    // a bundle for another cluster, or an older one replayed, does not verify.
+                    let statement = BundleStatement(cluster: identity.clusterName, revision: bundle.revision, bundleDigest: digest, stateDigest: stateDigest)
+                    guard let signingKey = identity.signingKey, statement.verify(signature: signature, publicKey: signingKey) else {
+                        throw CairnError(.bundleRejected, "bundle \(bundle.revision) is not signed by the hub this agent enrolled with")
+                    }
                     guard bundle.cluster == identity.clusterName else {
                         throw CairnError(.bundleRejected, "bundle is for cluster \(bundle.cluster), not \(identity.clusterName)")
                     }
@@ -140,7 +191,11 @@ public final class AgentDaemon: Service, @unchecked Sendable {
                         throw CairnError(.bundleRejected, "delta bundle starts at revision \(from) but the cache holds \(since.map(String.init) ?? "none")")
                     }
                     for work in bundle.works { try work.validate(cluster: identity.clusterName) }
-                    let changed = try cache.commit(bundle)
+                    if let since, bundle.revision < since, !bundle.isFull {
+                        throw CairnError(.bundleRejected, "bundle revision \(bundle.revision) is older than the cached \(since)")
+                    }
+                    let changed = try cache.commit(bundle, statement: statement, signature: signature)
+                    if bundle.isFull { cacheUntrusted.withLock { $0 = nil } }
                     logger.debug("bundle committed", metadata: ["bundle.revision": .stringConvertible(bundle.revision), "bundle.works": .stringConvertible(changed.count)])
                     pendingLock.withLock { pendingApply.formUnion(changed) }
                     await reconcileWakeup.fire()
@@ -165,6 +220,10 @@ public final class AgentDaemon: Service, @unchecked Sendable {
             let apply: Set<String>? = resync ? nil : pendingLock.withLock { defer { pendingApply.removeAll() } ; return pendingApply }
             if resync { pendingLock.withLock { pendingApply.removeAll() } }
             var wait = configuration.statusInterval
+            if cacheUntrusted.withLock({ $0 }) != nil {
+                await reconcileWakeup.wait(timeout: .seconds(1))
+                continue
+            }
             do {
                 let outcome = try await reconciler.reconcile(apply: apply)
                 if resync { lastResync = now }

@@ -13,6 +13,8 @@ public struct EnrolmentToken: Codable, Sendable, Equatable {
     public var createdAt: Date
     /// Only in the answer to `token create`.
     public var token: String?
+    /// Only in the answer to `token create`: what a new site pins.
+    public var caFingerprint: String?
 
     public init(id: String, autoApprove: Bool, labels: [String: String], expiresAt: Date, maxUses: Int?, uses: Int = 0, revoked: Bool = false, createdAt: Date, token: String? = nil) {
         self.id = id

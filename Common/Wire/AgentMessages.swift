@@ -7,13 +7,16 @@ public struct EnrolRequest: Codable, Sendable {
     public var labels: [String: String]?
     /// SHA-256 (hex) of the agent's own credential secret; the secret itself never leaves the site unasked.
     public var credentialHash: String
+    /// PEM certificate signing request for the site's own key, naming the cluster.
+    public var csr: String
     public var claims: [ClusterClaim]?
 
-    public init(token: String, clusterName: String, labels: [String: String]?, credentialHash: String, claims: [ClusterClaim]?) {
+    public init(token: String, clusterName: String, labels: [String: String]?, credentialHash: String, csr: String, claims: [ClusterClaim]?) {
         self.token = token
         self.clusterName = clusterName
         self.labels = labels
         self.credentialHash = credentialHash
+        self.csr = csr
         self.claims = claims
     }
 }
@@ -23,10 +26,17 @@ public struct EnrolmentStatus: Codable, Sendable, Equatable {
     public var clusterName: String
     public var state: EnrolmentState
     public var message: String?
-    public init(clusterName: String, state: EnrolmentState, message: String? = nil) {
+    /// Once accepted: the site's client certificate (PEM).
+    public var certificate: String?
+    /// Once accepted: the hub's bundle-signing public key (Ed25519, base64).
+    public var signingKey: String?
+
+    public init(clusterName: String, state: EnrolmentState, message: String? = nil, certificate: String? = nil, signingKey: String? = nil) {
         self.clusterName = clusterName
         self.state = state
         self.message = message
+        self.certificate = certificate
+        self.signingKey = signingKey
     }
 }
 
@@ -71,6 +81,8 @@ public struct HeartbeatResponse: Codable, Sendable {
 /// Header names of the bundle endpoint.
 public enum BundleHeaders {
     public static let digest = "X-Cairn-Bundle-Digest"
+    public static let stateDigest = "X-Cairn-State-Digest"
+    public static let signature = "X-Cairn-Bundle-Signature"
     public static let revision = "X-Cairn-Revision"
     public static let contentType = "application/vnd.cairn.bundle+zlib"
 }

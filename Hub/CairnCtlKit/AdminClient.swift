@@ -3,29 +3,67 @@ import CairnCommon
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 
 /// An administrator's client for the hub API.
 public struct AdminClient: Sendable {
     let http: HTTPClient
     let baseURL: String
     let token: String
+    let tls: TLSConfiguration?
 
-    public init(http: HTTPClient, baseURL: String, token: String) {
+    public init(http: HTTPClient, baseURL: String, token: String, tls: TLSConfiguration?) {
         self.http = http
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.token = token
+        self.tls = tls
+    }
+
+    /// How cairnctl decides to trust the hub.
+    public enum Trust: Sendable {
+        /// The hub's CA certificate, from a file.
+        case caFile(String)
+        /// The SHA-256 fingerprint of the hub's CA, as `cairn-hub serve` prints it.
+        case fingerprint(String)
     }
 
     /// Runs `body` with a client whose HTTP connections are closed afterwards.
-    public static func with<T: Sendable>(hub: String, token: String, _ body: (AdminClient) async throws -> T) async throws -> T {
+    public static func with<T: Sendable>(hub: String, token: String, trust: Trust?, _ body: (AdminClient) async throws -> T) async throws -> T {
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
         do {
-            let result = try await body(AdminClient(http: http, baseURL: hub, token: token))
+            let tls = try await tlsConfiguration(hub: hub, trust: trust, http: http)
+            let result = try await body(AdminClient(http: http, baseURL: hub, token: token, tls: tls))
             try await http.shutdown()
             return result
         } catch {
             try? await http.shutdown()
             throw error
+        }
+    }
+
+    static func tlsConfiguration(hub: String, trust: Trust?, http: HTTPClient) async throws -> TLSConfiguration? {
+        guard hub.lowercased().hasPrefix("https://") else { return nil }
+        switch trust {
+        case .caFile(let path):
+            let pem: String
+            do { pem = try String(contentsOfFile: path, encoding: .utf8) } catch {
+                throw CairnError(.invalid, "cannot read the CA file \(path): \(error.localizedDescription)", field: "ca-file")
+            }
+            return try TrustMaterial.clientTLS(roots: try TrustMaterial.certificates(pem: pem))
+        case .fingerprint(let fingerprint):
+            var request = HTTPClientRequest(url: (hub.hasSuffix("/") ? String(hub.dropLast()) : hub) + "/api/v1/ca")
+            request.tlsConfiguration = TrustMaterial.unverifiedTLS()
+            let response: HTTPClientResponse
+            do { response = try await http.execute(request, timeout: .seconds(30)) } catch {
+                throw CairnError(.unavailable, "cannot reach the hub at \(hub): \(error)")
+            }
+            let body = try await response.body.collect(upTo: 1 << 20)
+            let offered = try TrustMaterial.certificates(pem: String(buffer: body))
+            return try TrustMaterial.clientTLS(roots: try TrustMaterial.pinned(offered, fingerprint: fingerprint))
+        case nil:
+            throw CairnError(
+                .invalid, "the hub's CA is unknown: give --ca-file (the hub's pki/ca.pem) or --ca-fingerprint (printed by cairn-hub serve)",
+                field: "ca-file")
         }
     }
 
@@ -75,6 +113,7 @@ public struct AdminClient: Sendable {
     func send<Body: Encodable, T: Decodable>(_ method: HTTPMethod, _ path: String, _ body: Body?) async throws -> T {
         var request = HTTPClientRequest(url: "\(baseURL)/api/v1/\(path)")
         request.method = method
+        request.tlsConfiguration = tls
         request.headers.add(name: "Authorization", value: "Bearer \(token)")
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")

@@ -15,10 +15,14 @@ public struct CtlCommand: AsyncParsableCommand {
 struct Connection: ParsableArguments {
     @Option(help: "The hub's URL (or CAIRN_HUB).") var hub: String?
     @Option(help: "An admin bearer token (or CAIRN_TOKEN).") var token: String?
+    @Option(help: "The hub's CA certificate (or CAIRN_CA_FILE).") var caFile: String?
+    @Option(help: "The SHA-256 fingerprint of the hub's CA (or CAIRN_CA_FINGERPRINT).") var caFingerprint: String?
 
     struct FileConfiguration: Decodable {
         var hub: String?
         var token: String?
+        var caFile: String?
+        var caFingerprint: String?
     }
 
     static var configPath: String {
@@ -27,7 +31,7 @@ struct Connection: ParsableArguments {
         return base + "/cairn/config.yaml"
     }
 
-    func resolved() throws -> (hub: String, token: String) {
+    func resolved() throws -> (hub: String, token: String, trust: AdminClient.Trust?) {
         let environment = ProcessInfo.processInfo.environment
         var file = FileConfiguration()
         if let text = try? String(contentsOfFile: Self.configPath, encoding: .utf8) {
@@ -39,12 +43,18 @@ struct Connection: ParsableArguments {
         guard let token = token ?? environment["CAIRN_TOKEN"] ?? file.token else {
             throw CairnError(.invalid, "no admin token given: use --token, CAIRN_TOKEN or token: in \(Self.configPath)", field: "token")
         }
-        return (hub, token)
+        var trust: AdminClient.Trust?
+        if let path = caFile ?? environment["CAIRN_CA_FILE"] ?? file.caFile {
+            trust = .caFile(path)
+        } else if let fingerprint = caFingerprint ?? environment["CAIRN_CA_FINGERPRINT"] ?? file.caFingerprint {
+            trust = .fingerprint(fingerprint)
+        }
+        return (hub, token, trust)
     }
 
     func run<T: Sendable>(_ body: (AdminClient) async throws -> T) async throws -> T {
-        let (hub, token) = try resolved()
-        return try await AdminClient.with(hub: hub, token: token, body)
+        let (hub, token, trust) = try resolved()
+        return try await AdminClient.with(hub: hub, token: token, trust: trust, body)
     }
 }
 

@@ -31,7 +31,7 @@ struct TokenCommand: AsyncParsableCommand {
                 ]
             }
             if output == .table {
-                print("\nstart a new site with:\n  cairn-agent run --hub \(hub) --token \(token.token ?? "") --name NAME --state-dir /var/lib/cairn-agent")
+                print("\nstart a new site with:\n  cairn-agent run --hub \(hub) --token \(token.token ?? "") --ca-fingerprint \(token.caFingerprint ?? "") --name NAME --state-dir /var/lib/cairn-agent")
             }
         }
     }

@@ -15,11 +15,17 @@ public struct HubConfiguration: Sendable {
     public var maxLongPollSeconds: Double = 60
     /// How long deletion tombstones are kept; agents further behind get a full bundle.
     public var tombstoneRetention: Double = 7 * 86_400
+    /// Extra names (DNS or IP) for the serving certificate, besides localhost, this host's name and the listen address.
+    public var subjectAlternativeNames: [String] = []
+    /// Lifetime of the client certificates issued to clusters.
+    public var certificateLifetime: Double = 30 * 86_400
 
     public init(stateDirectory: String) {
         self.stateDirectory = stateDirectory
     }
 
     public var databasePath: String { (stateDirectory as NSString).appendingPathComponent("hub.sqlite") }
+    public var pkiDirectory: String { (stateDirectory as NSString).appendingPathComponent("pki") }
+    public var caPath: String { (pkiDirectory as NSString).appendingPathComponent("ca.pem") }
     public var adminTokenPath: String { (stateDirectory as NSString).appendingPathComponent("admin-token") }
 }

@@ -1,6 +1,7 @@
 import CairnCommon
 import Foundation
 import Hummingbird
+import HummingbirdTLS
 import Logging
 import ServiceLifecycle
 
@@ -10,6 +11,7 @@ public struct HubServer: Sendable {
     public let store: any HubStore
     public let logger: Logger
     public let bundleCounters = BundleCounters()
+    public let pki: HubPKI
 
     /// Opens (or creates) the state directory and database, and makes sure an admin token exists.
     public init(configuration: HubConfiguration, logger: Logger) async throws {
@@ -18,6 +20,7 @@ public struct HubServer: Sendable {
         try FileManager.default.createDirectory(
             atPath: configuration.stateDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         store = try SQLiteHubStore(path: configuration.databasePath)
+        pki = try HubPKI.loadOrCreate(directory: configuration.pkiDirectory, names: Self.servingNames(configuration))
         try await Self.ensureAdminToken(store: store, path: configuration.adminTokenPath)
     }
 
@@ -35,8 +38,27 @@ public struct HubServer: Sendable {
         try await store.addAdminToken(hash: Secrets.hash(token), role: .admin, now: Date())
     }
 
-    /// The HTTP application; `onServerRunning` receives the bound port (useful with port 0).
-    public func application(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+    /// Makes a new administrator token in the hub's database (safe while the hub runs) and returns it.
+    public static func createAdminToken(stateDirectory: String, role: AdminRole) async throws -> String {
+        let configuration = HubConfiguration(stateDirectory: stateDirectory)
+        guard FileManager.default.fileExists(atPath: configuration.databasePath) else {
+            throw CairnError(.notFound, "no hub database in \(stateDirectory)", field: "state-dir")
+        }
+        let store = try SQLiteHubStore(path: configuration.databasePath)
+        let token = "cairn-\(role.rawValue)-" + Secrets.random()
+        try await store.addAdminToken(hash: Secrets.hash(token), role: role, now: Date())
+        return token
+    }
+
+    /// localhost, this host's name, the listen address (unless a wildcard) and what the operator added.
+    static func servingNames(_ configuration: HubConfiguration) -> [String] {
+        var names = ["localhost", "127.0.0.1", "::1", ProcessInfo.processInfo.hostName]
+        if !["0.0.0.0", "::", ""].contains(configuration.host) { names.append(configuration.host) }
+        return names + configuration.subjectAlternativeNames
+    }
+
+    /// The HTTPS application; `onServerRunning` receives the bound port (useful with port 0).
+    public func application(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
         let router = Router(context: HubRequestContext.self)
         router.middlewares.add(ErrorMiddleware())
         router.get("healthz") { _, _ in "ok" }
@@ -44,10 +66,11 @@ public struct HubServer: Sendable {
         let auth = Authenticator(store: store)
         ClusterController(store: store, auth: auth).addRoutes(to: api)
         WorkController(store: store, auth: auth, limits: WorkLimits()).addRoutes(to: api)
-        TokenController(store: store, auth: auth).addRoutes(to: api)
-        AgentController(store: store, auth: auth, configuration: configuration, counters: bundleCounters).addRoutes(to: api)
+        TokenController(store: store, auth: auth, caFingerprint: pki.fingerprint).addRoutes(to: api)
+        AgentController(store: store, auth: auth, configuration: configuration, counters: bundleCounters, pki: pki).addRoutes(to: api)
         var app = Application(
             router: router,
+            server: try .tls(.http1(), tlsConfiguration: pki.serverTLS()),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "cairn-hub"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: logger)

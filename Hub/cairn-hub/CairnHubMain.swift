@@ -1,4 +1,5 @@
 import ArgumentParser
+import CairnCommon
 import CairnHub
 import Foundation
 import Logging
@@ -6,7 +7,7 @@ import Logging
 @main
 struct CairnHubCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "cairn-hub", abstract: "The Cairn hub: holds what should run where.", subcommands: [Serve.self])
+        commandName: "cairn-hub", abstract: "The Cairn hub: holds what should run where.", subcommands: [Serve.self, AdminTokenCommand.self])
 }
 
 struct Serve: AsyncParsableCommand {
@@ -17,6 +18,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Address to listen on, HOST:PORT (default 127.0.0.1:8443).") var listen: String?
     @Option(help: "Seconds between agent heartbeats (default 10).") var heartbeatInterval: Double?
     @Option(help: "Seconds of silence before a cluster is marked Unknown (default 40).") var leaseTimeout: Double?
+    @Option(name: .customLong("san"), help: "Another DNS name or IP address for the serving certificate (repeatable).") var sans: [String] = []
+    @Option(help: "Lifetime of cluster client certificates, like 30d or 12h (default 30d).") var certificateLifetime: String?
     @Option(help: "Log level (trace, debug, info, notice, warning, error).") var logLevel: String = "info"
 
     func run() async throws {
@@ -27,15 +30,39 @@ struct Serve: AsyncParsableCommand {
         configuration.heartbeatInterval = heartbeatInterval ?? file.heartbeatInterval ?? 10
         configuration.leaseTimeout = leaseTimeout ?? file.leaseTimeout ?? 40
         configuration.leaseCheckInterval = min(5, max(0.2, configuration.leaseTimeout / 8))
+        configuration.subjectAlternativeNames = sans + (file.subjectAlternativeNames ?? [])
+        if let lifetime = certificateLifetime ?? file.certificateLifetime {
+            configuration.certificateLifetime = try Durations.seconds(lifetime, field: "certificate-lifetime")
+        }
         var logger = Logger(label: "cairn-hub")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         let hub = try await HubServer(configuration: configuration, logger: logger)
-        let (host, tokenPath) = (configuration.host, configuration.adminTokenPath)
-        let app = hub.application { port in
-            print("cairn-hub listening on http://\(host):\(port)")
+        let (host, tokenPath, caPath, fingerprint) = (configuration.host, configuration.adminTokenPath, configuration.caPath, hub.pki.fingerprint)
+        let app = try hub.application { port in
+            print("cairn-hub listening on https://\(host):\(port)")
+            print("CA fingerprint: \(fingerprint)")
+            print("CA certificate: \(caPath)")
             print("admin token: \(tokenPath)")
+            print("make an enrolment token: cairnctl token create --auto-approve --label region=eu")
             fflush(nil)
         }
         try await app.runService()
+    }
+}
+
+struct AdminTokenCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "admin-token", abstract: "Administrator bearer tokens, made on the hub machine.", subcommands: [Create.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create an admin or viewer token; it is printed once.")
+        @Option(help: "The hub's state directory.") var stateDir: String
+        @Option(help: "admin (may change anything) or viewer (read-only).") var role: String = "viewer"
+
+        func run() async throws {
+            guard let role = AdminRole(rawValue: role) else { throw ValidationError("--role must be admin or viewer") }
+            let token = try await HubServer.createAdminToken(stateDirectory: stateDir, role: role)
+            print(token)
+        }
     }
 }

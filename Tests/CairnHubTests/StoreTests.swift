@@ -16,7 +16,7 @@ import Testing
     func enrol(_ name: String) async throws {
         let token = EnrolmentToken(id: "t-\(name)", autoApprove: true, labels: [:], expiresAt: Date().addingTimeInterval(60), maxUses: nil, createdAt: Date())
         try await store.createToken(token, secretHash: Secrets.hash("secret"))
-        _ = try await store.enrol(EnrolRequest(token: "", clusterName: name, labels: nil, credentialHash: Secrets.hash("cred-\(name)"), claims: nil), tokenID: token.id, tokenSecretHash: Secrets.hash("secret"), now: Date())
+        _ = try await store.enrol(EnrolRequest(token: "", clusterName: name, labels: nil, credentialHash: Secrets.hash("cred-\(name)"), csr: "", claims: nil), keyHash: "key-\(name)", tokenID: token.id, tokenSecretHash: Secrets.hash("secret"), now: Date())
     }
 
     func work(_ name: String, data: String = "1") -> ManifestWork {
@@ -60,11 +60,11 @@ import Testing
         let since = try await store.revision(cluster: "c1")
         _ = try await store.applyWork(work("c"), cluster: "c1", now: Date())
         _ = try await store.deleteWork(cluster: "c1", name: "a", now: Date())
-        let delta = try await store.bundle(cluster: "c1", since: since)
+        let delta = try await store.bundle(cluster: "c1", since: since).bundle
         #expect(delta.since == since)
         #expect(delta.works.map(\.name) == ["c"])
         #expect(delta.tombstones.map(\.name) == ["a"])
-        let full = try await store.bundle(cluster: "c1", since: nil)
+        let full = try await store.bundle(cluster: "c1", since: nil).bundle
         #expect(full.isFull)
         #expect(full.works.map(\.name) == ["b", "c"])
         // The work stays at the hub, marked for deletion, until the agent reports it gone.
@@ -82,8 +82,8 @@ import Testing
         _ = try await store.deleteWork(cluster: "c1", name: "a", now: Date())
         let afterDelete = try await store.revision(cluster: "c1")
         #expect(try await store.compactTombstones(before: Date().addingTimeInterval(1)) == 1)
-        #expect(try await store.bundle(cluster: "c1", since: old).isFull)
-        let current = try await store.bundle(cluster: "c1", since: afterDelete)
+        #expect(try await store.bundle(cluster: "c1", since: old).bundle.isFull)
+        let current = try await store.bundle(cluster: "c1", since: afterDelete).bundle
         #expect(!current.isFull && current.works.isEmpty)
     }
 
@@ -91,7 +91,7 @@ import Testing
         defer { directory.remove() }
         try await enrol("c1")
         _ = try await store.applyWork(work("a"), cluster: "c1", now: Date())
-        #expect(try await store.bundle(cluster: "c1", since: 99).isFull)
+        #expect(try await store.bundle(cluster: "c1", since: 99).bundle.isFull)
     }
 
     @Test func `concurrent writers lose nothing`() async throws {
@@ -113,15 +113,15 @@ import Testing
         defer { directory.remove() }
         let token = EnrolmentToken(id: "once", autoApprove: false, labels: ["region": "eu"], expiresAt: Date().addingTimeInterval(60), maxUses: 1, createdAt: Date())
         try await store.createToken(token, secretHash: Secrets.hash("s"))
-        let ask = EnrolRequest(token: "", clusterName: "c1", labels: ["tier": "edge"], credentialHash: Secrets.hash("k1"), claims: nil)
-        #expect(try await store.enrol(ask, tokenID: "once", tokenSecretHash: Secrets.hash("s"), now: Date()).state == .pending)
-        #expect(try await store.enrol(ask, tokenID: "once", tokenSecretHash: Secrets.hash("s"), now: Date()).state == .pending)
+        let ask = EnrolRequest(token: "", clusterName: "c1", labels: ["tier": "edge"], credentialHash: Secrets.hash("k1"), csr: "", claims: nil)
+        #expect(try await store.enrol(ask, keyHash: "k", tokenID: "once", tokenSecretHash: Secrets.hash("s"), now: Date()).state == .pending)
+        #expect(try await store.enrol(ask, keyHash: "k", tokenID: "once", tokenSecretHash: Secrets.hash("s"), now: Date()).state == .pending)
         var other = ask
         other.clusterName = "c2"
-        await #expect(throws: CairnError.self) { try await store.enrol(other, tokenID: "once", tokenSecretHash: Secrets.hash("s"), now: Date()) }
+        await #expect(throws: CairnError.self) { try await store.enrol(other, keyHash: "k", tokenID: "once", tokenSecretHash: Secrets.hash("s"), now: Date()) }
         var impostor = ask
         impostor.credentialHash = Secrets.hash("k2")
-        let error = await #expect(throws: CairnError.self) { try await store.enrol(impostor, tokenID: "once", tokenSecretHash: Secrets.hash("s"), now: Date()) }
+        let error = await #expect(throws: CairnError.self) { try await store.enrol(impostor, keyHash: "k", tokenID: "once", tokenSecretHash: Secrets.hash("s"), now: Date()) }
         #expect(error?.code == .conflict)
         #expect(try await store.cluster(named: "c1")?.metadata.labels == ["region": "eu", "tier": "edge"])
         #expect(try await store.tokens().first?.uses == 1)

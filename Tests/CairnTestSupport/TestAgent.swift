@@ -14,12 +14,18 @@ public final class TestAgent: Sendable {
 
     public var cache: AgentCache { daemon.cache }
 
+    /// Enrols a new site with `hub`, pinning its CA.
+    public convenience init(stateDirectory: String, hub: TestHub, token: String, name: String, labels: [String: String] = [:], resync: Double = 60, readyDelay: Double = 0.05, platform: String = "kubernetes") throws {
+        try self.init(stateDirectory: stateDirectory, hub: hub.url, pin: hub.fingerprint, token: token, name: name, labels: labels, resync: resync, readyDelay: readyDelay, platform: platform)
+    }
+
     public init(
-        stateDirectory: String, hub: String? = nil, token: String? = nil, name: String? = nil, labels: [String: String] = [:],
+        stateDirectory: String, hub: String? = nil, pin: String? = nil, token: String? = nil, name: String? = nil, labels: [String: String] = [:],
         resync: Double = 60, readyDelay: Double = 0.05, platform: String = "kubernetes"
     ) throws {
         var configuration = AgentConfiguration(stateDirectory: stateDirectory)
         configuration.hubURL = hub
+        configuration.caFingerprint = pin
         configuration.token = token
         configuration.clusterName = name
         configuration.labels = labels

@@ -14,7 +14,10 @@ public final class TestHub: Sendable {
     let group: ServiceGroup
     let task: Task<Void, any Error>
 
-    public var url: String { "http://127.0.0.1:\(port)" }
+    public var url: String { "https://127.0.0.1:\(port)" }
+    /// What a site pins to enrol.
+    public var fingerprint: String { server.pki.fingerprint }
+    public var caPath: String { server.configuration.caPath }
     public var store: any HubStore { server.store }
 
     /// Starts a hub; `port` 0 picks a free one. Short intervals keep tests quick.
@@ -28,7 +31,7 @@ public final class TestHub: Sendable {
         logger.logLevel = .warning
         server = try await HubServer(configuration: configuration, logger: logger)
         let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
-        let app = server.application { port in continuation.yield(port) }
+        let app = try server.application { port in continuation.yield(port) }
         group = ServiceGroup(configuration: .init(services: [app], logger: logger))
         let group = self.group
         task = Task { try await group.run() }
@@ -48,7 +51,7 @@ public final class TestHub: Sendable {
 
     /// Runs `body` with an admin client for this hub.
     public func admin<T: Sendable>(_ body: (AdminClient) async throws -> T) async throws -> T {
-        try await AdminClient.with(hub: url, token: adminToken, body)
+        try await AdminClient.with(hub: url, token: adminToken, trust: .caFile(caPath), body)
     }
 
     /// Creates an enrolment token and returns its secret form.

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import CairnAgent
 import CairnCommon
 import CairnTestSupport
 import Foundation
@@ -18,6 +19,7 @@ import Testing
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
         defer { _ = http.shutdown() }
         var request = HTTPClientRequest(url: hub.url + path)
+        request.tlsConfiguration = try TrustMaterial.clientTLS(roots: TrustMaterial.certificates(pem: String(contentsOfFile: hub.caPath, encoding: .utf8)))
         request.method = method
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let body { request.body = .bytes(body) }
@@ -32,7 +34,7 @@ import Testing
         defer { directory.remove() }
         let hub = try await TestHub(stateDirectory: directory.appending("hub"))
         let token = try await hub.token(autoApprove: true)
-        let agent = try TestAgent(stateDirectory: directory.appending("c1"), hub: hub.url, token: token, name: "c1")
+        let agent = try TestAgent(stateDirectory: directory.appending("c1"), hub: hub, token: token, name: "c1")
         try await eventually("c1 to join") { try await hub.admin { try await $0.cluster("c1") }.status.conditions.isTrue(ConditionType.joined) }
         let revision = try await hub.store.revision(cluster: "c1")
         let admin = hub.adminToken
@@ -46,6 +48,7 @@ import Testing
             }
         }
         let hash = String(repeating: "a", count: 64)
+        let csr = try AgentKey.loadOrCreate(path: directory.appending("probe.key")).csr(cluster: "c5").replacingOccurrences(of: "\n", with: "\\n")
         let cases: [Case] = [
             Case("not JSON", .PUT, "/api/v1/clusters/c1/works/w", Array("{not json".utf8), admin, 400, nil),
             Case("missing spec", .PUT, "/api/v1/clusters/c1/works/w", Array(#"{"apiVersion":"cairn.io/v1","kind":"ManifestWork","metadata":{"name":"w"}}"#.utf8), admin, 400, "spec"),
@@ -59,9 +62,13 @@ import Testing
             Case("no token", .PUT, "/api/v1/clusters/c1/works/w", manifestWork(""), nil, 401, "Authorization"),
             Case("wrong token", .PUT, "/api/v1/clusters/c1/works/w", manifestWork(""), "cairn-admin-nope", 401, "Authorization"),
             Case("bad label", .PATCH, "/api/v1/clusters/c1/labels", Array(#"{"set":{"bad key":"x"}}"#.utf8), admin, 400, "set.bad key"),
-            Case("bad since", .GET, "/api/v1/agent/bundle?since=-4", nil, "c1:wrong", 401, "Authorization"),
-            Case("enrol with a bad token", .POST, "/api/v1/agent/enrol", Array(#"{"token":"x.y","clusterName":"c5","credentialHash":"\#(hash)"}"#.utf8), nil, 401, "token"),
-            Case("enrol with a bad name", .POST, "/api/v1/agent/enrol", Array(#"{"token":"x.y","clusterName":"../etc","credentialHash":"\#(hash)"}"#.utf8), nil, 400, "clusterName"),
+            Case("bundle without a client certificate", .GET, "/api/v1/agent/clusters/c1/bundle?since=0", nil, nil, 401, "certificate"),
+            Case("status without a client certificate", .POST, "/api/v1/agent/clusters/c1/status", Array(#"{"works":[]}"#.utf8), nil, 401, "certificate"),
+            Case("enrolment status with a wrong secret", .GET, "/api/v1/agent/enrolment", nil, "c1:wrong", 401, "Authorization"),
+            Case("enrol with a CSR for another name", .POST, "/api/v1/agent/enrol", Array(#"{"token":"x.y","clusterName":"c6","credentialHash":"\#(hash)","csr":"\#(csr)"}"#.utf8), nil, 400, "csr"),
+            Case("enrol with a garbage CSR", .POST, "/api/v1/agent/enrol", Array(#"{"token":"x.y","clusterName":"c5","credentialHash":"\#(hash)","csr":"nope"}"#.utf8), nil, 400, "csr"),
+            Case("enrol with a bad token", .POST, "/api/v1/agent/enrol", Array(#"{"token":"x.y","clusterName":"c5","credentialHash":"\#(hash)","csr":"\#(csr)"}"#.utf8), nil, 401, "token"),
+            Case("enrol with a bad name", .POST, "/api/v1/agent/enrol", Array(#"{"token":"x.y","clusterName":"../etc","credentialHash":"\#(hash)","csr":"\#(csr)"}"#.utf8), nil, 400, "clusterName"),
             Case("unknown endpoint", .GET, "/api/v1/nothing-here", nil, admin, 404, nil),
         ]
         for item in cases {

@@ -9,7 +9,7 @@ import Testing
         defer { directory.remove() }
         let hub = try await TestHub(stateDirectory: directory.appending("hub"), heartbeat: 0.2, leaseTimeout: 1)
         let token = try await hub.token(autoApprove: true)
-        let agent = try TestAgent(stateDirectory: directory.appending("c1"), hub: hub.url, token: token, name: "c1")
+        let agent = try TestAgent(stateDirectory: directory.appending("c1"), hub: hub, token: token, name: "c1")
         func available() async throws -> String? {
             try await hub.admin { try await $0.cluster("c1") }.status.conditions[type: ConditionType.available]?.status
         }
@@ -28,7 +28,7 @@ import Testing
         defer { directory.remove() }
         let hub = try await TestHub(stateDirectory: directory.appending("hub"))
         let token = try await hub.token(autoApprove: true)
-        let agent = try TestAgent(stateDirectory: directory.appending("c1"), hub: hub.url, token: token, name: "c1")
+        let agent = try TestAgent(stateDirectory: directory.appending("c1"), hub: hub, token: token, name: "c1")
         try await eventually("c1 to join") { try await hub.admin { try await $0.cluster("c1") }.status.conditions.isTrue(ConditionType.joined) }
         let first = ManifestWork(metadata: ObjectMeta(name: "one"), spec: .init(manifests: [["apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": "one", "namespace": "default"]]]))
         _ = try await hub.admin { try await $0.apply(first, cluster: "c1") }

@@ -34,8 +34,8 @@ import Testing
         let hub = try await TestHub(stateDirectory: directory.appending("hub"))
         let manual = try await hub.token()
         let auto = try await hub.token(autoApprove: true, labels: ["platform": "kubernetes"])
-        let c1 = try TestAgent(stateDirectory: directory.appending("c1"), hub: hub.url, token: manual, name: "c1")
-        let c2 = try TestAgent(stateDirectory: directory.appending("c2"), hub: hub.url, token: auto, name: "c2")
+        let c1 = try TestAgent(stateDirectory: directory.appending("c1"), hub: hub, token: manual, name: "c1")
+        let c2 = try TestAgent(stateDirectory: directory.appending("c2"), hub: hub, token: auto, name: "c2")
 
         // c2 joins on its own; c1 waits for an administrator.
         try await eventually("c2 to join") { try await hub.admin { try await $0.cluster("c2") }.status.conditions.isTrue(ConditionType.joined) }
@@ -74,7 +74,7 @@ import Testing
         defer { directory.remove() }
         let hub = try await TestHub(stateDirectory: directory.appending("hub"))
         let token = try await hub.token(autoApprove: true, uses: 1)
-        let first = try TestAgent(stateDirectory: directory.appending("c1"), hub: hub.url, token: token, name: "c1")
+        let first = try TestAgent(stateDirectory: directory.appending("c1"), hub: hub, token: token, name: "c1")
         try await eventually("c1 to join") { try await hub.admin { try await $0.cluster("c1") }.status.conditions.isTrue(ConditionType.joined) }
         _ = try await hub.admin { try await $0.apply(try serviceWork(), cluster: "c1") }
         try await eventually("Available") { available(try await hub.admin { try await $0.work("shop", cluster: "c1") }) }
@@ -99,7 +99,7 @@ import Testing
         var hub = try await TestHub(stateDirectory: directory.appending("hub"))
         let port = hub.port
         let token = try await hub.token(autoApprove: true)
-        let agent = try TestAgent(stateDirectory: directory.appending("c1"), hub: hub.url, token: token, name: "c1")
+        let agent = try TestAgent(stateDirectory: directory.appending("c1"), hub: hub, token: token, name: "c1")
         try await eventually("c1 to join") { try await hub.admin { try await $0.cluster("c1") }.status.conditions.isTrue(ConditionType.joined) }
         for index in 0..<5 {
             var work = try serviceWork()

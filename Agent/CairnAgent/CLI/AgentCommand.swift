@@ -20,6 +20,7 @@ struct Run: AsyncParsableCommand {
     @Option(help: "The hub's URL.") var hub: String?
     @Option(help: "The enrolment token (needed only until the site is enrolled).") var token: String?
     @Option(help: "This cluster's name (DNS-1123 label).") var name: String?
+    @Option(help: "sha256:… fingerprint of the hub's CA (printed by cairnctl token create).") var caFingerprint: String?
     @Option(help: "Directory for the cache and the simulated cluster.") var stateDir: String?
     @Option(help: "simulated (the built-in cluster).") var adapter: String?
     @Option(name: .customLong("label"), help: "A label to ask for, k=v (repeatable).") var labels: [String] = []
@@ -41,6 +42,7 @@ struct Run: AsyncParsableCommand {
         configuration.hubURL = hub ?? file.hub
         configuration.token = token ?? file.token
         configuration.clusterName = name ?? file.name
+        configuration.caFingerprint = caFingerprint ?? file.caFingerprint
         configuration.adapter = adapter ?? file.adapter ?? "simulated"
         configuration.labels = file.labels ?? [:]
         for label in labels {
@@ -65,6 +67,7 @@ struct AgentFileConfiguration: Decodable {
     var hub: String?
     var token: String?
     var name: String?
+    var caFingerprint: String?
     var stateDir: String?
     var adapter: String?
     var labels: [String: String]?

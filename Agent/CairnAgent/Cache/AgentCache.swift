@@ -38,6 +38,9 @@ public struct AgentCache: Sendable {
                         seq INTEGER NOT NULL, sent_seq INTEGER NOT NULL DEFAULT 0);
                     """)
         }
+        migrator.registerMigration("v2: work hashes") { db in
+            try db.execute(sql: "ALTER TABLE works ADD COLUMN hash TEXT NOT NULL DEFAULT ''")
+        }
         return migrator
     }
 
@@ -74,8 +77,10 @@ public struct AgentCache: Sendable {
     // MARK: Desired state
 
     /// Commits a verified bundle and its revision in one transaction; returns the names of works that changed.
+    /// With a signed statement, the resulting desired state must have the statement's digest, or nothing is
+    /// committed: a delta applied to the wrong base, or a cache altered on disk, never becomes the desired state.
     @discardableResult
-    public func commit(_ bundle: WorkBundle) throws -> Set<String> {
+    public func commit(_ bundle: WorkBundle, statement: BundleStatement? = nil, signature: String? = nil) throws -> Set<String> {
         try pool.write { db in
             var changed = Set<String>()
             let present = Set(bundle.works.map(\.name))
@@ -94,13 +99,56 @@ public struct AgentCache: Sendable {
                 let existing = try Row.fetchOne(db, sql: "SELECT body, deleting FROM works WHERE name = ?", arguments: [work.name])
                 if existing?["body"] == body && existing?["deleting"] == false { continue }
                 try db.execute(
-                    sql: "INSERT OR REPLACE INTO works (name, generation, body, revision, deleting) VALUES (?, ?, ?, ?, 0)",
-                    arguments: [work.name, work.generation, body, bundle.revision])
+                    sql: "INSERT OR REPLACE INTO works (name, generation, body, revision, deleting, hash) VALUES (?, ?, ?, ?, 0, ?)",
+                    arguments: [work.name, work.generation, body, bundle.revision, try BundleStatement.workHash(work)])
                 changed.insert(work.name)
+            }
+            if let statement, let signature {
+                let hashes = try Row.fetchAll(db, sql: "SELECT name, hash FROM works WHERE deleting = 0").map {
+                    (name: $0["name"] as String, hash: $0["hash"] as String)
+                }
+                let digest = BundleStatement.stateDigest(hashes)
+                guard digest == statement.stateDigest else {
+                    throw CairnError(
+                        .bundleRejected,
+                        "bundle \(statement.revision) leads to state \(digest), not the signed \(statement.stateDigest); nothing committed")
+                }
+                try Self.setMeta(db, "verified", String(decoding: try CairnJSON.encode(VerifiedState(statement: statement, signature: signature)), as: UTF8.self))
             }
             try Self.setMeta(db, "revision", String(bundle.revision))
             return changed
         }
+    }
+
+    /// Re-reads every cached work, recomputes the state digest and checks it against the last signed statement.
+    /// Returns nil when the cache is intact, else what is wrong.
+    public func verifyState(signingKey: String?, cluster: String) throws -> String? {
+        try pool.read { db in
+            guard let text = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'verified'") else {
+                let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM works WHERE deleting = 0") ?? 0
+                return count == 0 ? nil : "the cache holds works but no signed statement"
+            }
+            let verified = try CairnJSON.decode(VerifiedState.self, from: Data(text.utf8), what: "verified state")
+            guard let signingKey, verified.statement.cluster == cluster, verified.statement.verify(signature: verified.signature, publicKey: signingKey) else {
+                return "the signed statement in the cache does not verify"
+            }
+            guard String(verified.statement.revision) == (try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'revision'")) else {
+                return "the cached revision is not the signed one"
+            }
+            var hashes = [(name: String, hash: String)]()
+            for row in try Row.fetchAll(db, sql: "SELECT name, body FROM works WHERE deleting = 0") {
+                let work = try CairnJSON.decode(ManifestWork.self, from: Data((row["body"] as String).utf8), what: "cached work")
+                guard work.name == row["name"] as String else { return "cached work \(row["name"] as String) was renamed" }
+                hashes.append((work.name, try BundleStatement.workHash(work)))
+            }
+            let digest = BundleStatement.stateDigest(hashes)
+            return digest == verified.statement.stateDigest ? nil : "the cached works do not match the signed state (\(digest))"
+        }
+    }
+
+    /// Forgets the revision so that the next pull asks for a full bundle.
+    public func forgetRevision() throws {
+        try pool.write { db in try db.execute(sql: "DELETE FROM meta WHERE key IN ('revision', 'verified')") }
     }
 
     public func works() throws -> [CachedWork] {
@@ -232,4 +280,10 @@ public struct InventoryEntry: Sendable, Equatable {
         self.key = key
         self.uid = uid
     }
+}
+
+/// The last statement the hub signed for what the cache holds.
+struct VerifiedState: Codable {
+    var statement: BundleStatement
+    var signature: String
 }

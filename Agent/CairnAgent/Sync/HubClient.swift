@@ -3,21 +3,35 @@ import CairnCommon
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 
 /// The agent's only way to the hub. Every call goes agent → hub; the hub never dials the site.
 public struct HubClient: Sendable {
     let http: HTTPClient
     let baseURL: String
+    let tls: TLSConfiguration?
 
-    public init(http: HTTPClient, baseURL: String) {
+    public init(http: HTTPClient, baseURL: String, tls: TLSConfiguration?) {
         self.http = http
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.tls = tls
+    }
+
+    /// Fetches the hub's CA without verifying the server (nothing secret is sent) and keeps it only if its
+    /// fingerprint is the pinned one.
+    public static func pinnedCA(http: HTTPClient, baseURL: String, fingerprint: String) async throws -> String {
+        var request = HTTPClientRequest(url: (baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL) + "/api/v1/ca")
+        request.tlsConfiguration = TrustMaterial.unverifiedTLS()
+        let response = try await http.execute(request, timeout: .seconds(30))
+        guard response.status == .ok else { throw try await error(from: response) }
+        let pem = String(buffer: try await response.body.collect(upTo: 1 << 20))
+        return try TrustMaterial.pem(try TrustMaterial.pinned(try TrustMaterial.certificates(pem: pem), fingerprint: fingerprint))
     }
 
     /// What the bundle endpoint answered.
     public enum BundleAnswer: Sendable {
         case nothingNew
-        case bundle(bytes: [UInt8], digest: String)
+        case bundle(bytes: [UInt8], digest: String, stateDigest: String, signature: String)
     }
 
     public func enrol(_ request: EnrolRequest) async throws -> EnrolmentStatus {
@@ -25,28 +39,31 @@ public struct HubClient: Sendable {
     }
 
     public func enrolment(_ identity: AgentIdentity) async throws -> EnrolmentStatus {
-        try await call(.GET, "agent/enrolment", body: Optional<String>.none, authorization: identity.authorization, timeout: .seconds(30))
+        try await call(.GET, "agent/enrolment", body: Optional<String>.none, authorization: identity.enrolmentAuthorization, timeout: .seconds(30))
     }
 
     public func heartbeat(_ heartbeat: Heartbeat, identity: AgentIdentity) async throws -> HeartbeatResponse {
-        try await call(.POST, "agent/heartbeat", body: heartbeat, authorization: identity.authorization, timeout: .seconds(30))
+        try await call(.POST, "agent/clusters/\(identity.clusterName)/heartbeat", body: heartbeat, authorization: nil, timeout: .seconds(30))
     }
 
     public func report(_ report: StatusReport, identity: AgentIdentity) async throws {
-        let _: Empty = try await call(.POST, "agent/status", body: report, authorization: identity.authorization, timeout: .seconds(60))
+        let _: Empty = try await call(.POST, "agent/clusters/\(identity.clusterName)/status", body: report, authorization: nil, timeout: .seconds(60))
     }
 
     /// Long-polls for the bundle after `since`; the hub holds the request up to `wait` seconds.
     public func bundle(since: Int64?, wait: Double, identity: AgentIdentity, maxBytes: Int) async throws -> BundleAnswer {
-        var path = "agent/bundle?wait=\(wait)"
+        var path = "agent/clusters/\(identity.clusterName)/bundle?wait=\(wait)"
         if let since { path += "&since=\(since)" }
         var request = HTTPClientRequest(url: "\(baseURL)/api/v1/\(path)")
-        request.headers.add(name: "Authorization", value: identity.authorization)
+        request.tlsConfiguration = tls
         let response = try await http.execute(request, timeout: .milliseconds(Int64((wait + 30) * 1000)))
         if response.status == .noContent { return .nothingNew }
         guard response.status == .ok else { throw try await Self.error(from: response) }
-        guard let digest = response.headers.first(name: BundleHeaders.digest) else {
-            throw CairnError(.bundleRejected, "the hub sent a bundle without a digest")
+        guard let digest = response.headers.first(name: BundleHeaders.digest),
+            let stateDigest = response.headers.first(name: BundleHeaders.stateDigest),
+            let signature = response.headers.first(name: BundleHeaders.signature)
+        else {
+            throw CairnError(.bundleRejected, "the hub sent a bundle without its digest, state digest or signature")
         }
         let body: ByteBuffer
         do {
@@ -54,7 +71,7 @@ public struct HubClient: Sendable {
         } catch is NIOTooManyBytesError {
             throw CairnError(.bundleRejected, "bundle is larger than \(maxBytes) bytes compressed")
         }
-        return .bundle(bytes: Array(body.readableBytesView), digest: digest)
+        return .bundle(bytes: Array(body.readableBytesView), digest: digest, stateDigest: stateDigest, signature: signature)
     }
 
     struct Empty: Decodable {}
@@ -64,6 +81,7 @@ public struct HubClient: Sendable {
     ) async throws -> Answer {
         var request = HTTPClientRequest(url: "\(baseURL)/api/v1/\(path)")
         request.method = method
+        request.tlsConfiguration = tls
         if let authorization { request.headers.add(name: "Authorization", value: authorization) }
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")

@@ -10,6 +10,7 @@ struct AgentController: Sendable {
     let auth: Authenticator
     let configuration: HubConfiguration
     let counters: BundleCounters
+    let pki: HubPKI
     let codec = BundleCodec()
 
     func addRoutes(to group: RouterGroup<HubRequestContext>) {
@@ -21,27 +22,39 @@ struct AgentController: Sendable {
                 throw CairnError(.invalid, "credentialHash must be 64 hex digits (SHA-256)", field: "credentialHash")
             }
             try Self.validate(claims: ask.claims ?? [])
+            guard ask.csr.utf8.count <= 16 * 1024 else { throw CairnError(.tooLarge, "csr is larger than 16 KiB", field: "csr") }
+            let csr = try HubPKI.parseCSR(ask.csr, cluster: ask.clusterName)
             let parts = ask.token.split(separator: ".", maxSplits: 1)
             guard parts.count == 2 else { throw CairnError(.tokenRejected, "enrolment token is malformed", field: "token") }
             let status = try await store.enrol(
-                ask, tokenID: String(parts[0]), tokenSecretHash: Secrets.hash(String(parts[1])), now: Date())
+                ask, keyHash: TrustMaterial.keyHash(csr.publicKey), tokenID: String(parts[0]),
+                tokenSecretHash: Secrets.hash(String(parts[1])), now: Date())
             context.logger.info(
                 "cluster enrolled", metadata: ["cluster.name": .string(ask.clusterName), "cluster.enrolment": .string(status.state.rawValue)])
             return try Response.json(status, status: .created)
         }
         group.get("agent/enrolment") { request, _ in
-            let cluster = try await auth.requireCluster(request, allowPending: true)
-            guard let state = try await store.credential(cluster: cluster)?.state else {
-                throw CairnError(.notFound, "cluster \(cluster) not found")
+            let (cluster, identity) = try await auth.requireEnrolmentCredential(request)
+            guard identity.state == .accepted else { return try Response.json(EnrolmentStatus(clusterName: cluster, state: identity.state)) }
+            // Issued once approved, for the key the site enrolled with; asked again, the same certificate is returned.
+            var certificate = identity.certificate
+            if certificate == nil {
+                let issued = try pki.issueClientCertificate(csrPEM: identity.csr, cluster: cluster, lifetime: configuration.certificateLifetime)
+                certificate = try TrustMaterial.pem([issued])
+                try await store.storeCertificate(cluster: cluster, pem: certificate!)
             }
-            return try Response.json(EnrolmentStatus(clusterName: cluster, state: state))
+            return try Response.json(
+                EnrolmentStatus(clusterName: cluster, state: .accepted, certificate: certificate, signingKey: pki.signingPublicKey))
         }
-        group.get("agent/bundle") { request, _ in
-            let cluster = try await auth.requireCluster(request)
-            return try await bundle(cluster: cluster, request: request)
+        group.get("ca") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/x-pem-file"], body: .init(byteBuffer: ByteBuffer(string: pki.caPEM)))
         }
-        group.post("agent/status") { request, context in
-            let cluster = try await auth.requireCluster(request)
+        group.get("agent/clusters/:name/bundle") { request, context in
+            let cluster = try await auth.requireCluster(context, acting: try request.pathParameter("name", context: context))
+            return try await bundle(cluster: cluster, request: request, context: context)
+        }
+        group.post("agent/clusters/:name/status") { request, context in
+            let cluster = try await auth.requireCluster(context, acting: try request.pathParameter("name", context: context))
             let report = try await request.decode(StatusReport.self, context: context, what: "status report")
             guard report.works.count <= 1_000 else {
                 throw CairnError(.tooLarge, "a status report holds at most 1000 works", field: "works")
@@ -52,8 +65,8 @@ struct AgentController: Sendable {
             try await store.recordStatus(cluster: cluster, updates: report.works, now: Date())
             return Response(status: .noContent)
         }
-        group.post("agent/heartbeat") { request, context in
-            let cluster = try await auth.requireCluster(request)
+        group.post("agent/clusters/:name/heartbeat") { request, context in
+            let cluster = try await auth.requireCluster(context, acting: try request.pathParameter("name", context: context))
             let heartbeat = try await request.decode(Heartbeat.self, context: context, what: "heartbeat")
             try Self.validate(claims: heartbeat.claims)
             try await store.recordHeartbeat(cluster: cluster, heartbeat: heartbeat, now: Date())
@@ -63,7 +76,7 @@ struct AgentController: Sendable {
 
     /// Answers at once when the cluster's revision differs from `since`; otherwise waits for a change
     /// or the end of `wait`, then answers "nothing new" (204).
-    func bundle(cluster: String, request: Request) async throws -> Response {
+    func bundle(cluster: String, request: Request, context: HubRequestContext) async throws -> Response {
         let query = request.uri.queryParameters
         var since: Int64?
         if let text = query["since"] {
@@ -90,7 +103,7 @@ struct AgentController: Sendable {
                 Task { await changes.cancel(cluster, id: waiter) }
             }
             // The cluster may have been denied or removed while we waited.
-            _ = try await auth.requireCluster(request)
+            _ = try await auth.requireCluster(context, acting: cluster)
             revision = try await store.revision(cluster: cluster)
         } else {
             await store.changes.cancel(cluster, id: waiter)
@@ -99,15 +112,20 @@ struct AgentController: Sendable {
             counters.record(full: nil)
             return Response(status: .noContent, headers: [.init(BundleHeaders.revision)!: String(revision)])
         }
-        let bundle = try await store.bundle(cluster: cluster, since: since)
+        let stored = try await store.bundle(cluster: cluster, since: since)
+        let bundle = stored.bundle
         let encoded = try codec.encode(bundle)
         counters.record(full: bundle.isFull)
+        let signature = try pki.sign(
+            BundleStatement(cluster: cluster, revision: bundle.revision, bundleDigest: encoded.digest, stateDigest: stored.stateDigest))
         return Response(
             status: .ok,
             headers: [
                 .contentType: BundleHeaders.contentType,
                 .init(BundleHeaders.digest)!: encoded.digest,
                 .init(BundleHeaders.revision)!: String(bundle.revision),
+                .init(BundleHeaders.stateDigest)!: stored.stateDigest,
+                .init(BundleHeaders.signature)!: signature,
             ],
             body: .init(byteBuffer: ByteBuffer(bytes: encoded.bytes)))
     }

@@ -1,9 +1,10 @@
 import CairnCommon
 import Foundation
 import Hummingbird
+import X509
 
-/// Decides who a request comes from. All credential checks of the hub live here, so that the trust model
-/// (mTLS client certificates for agents) can replace them in one place.
+/// Decides who a request comes from. Administrators present bearer tokens; agents present the client
+/// certificate the hub issued for the key they enrolled with, and the cluster comes from that certificate.
 struct Authenticator: Sendable {
     let store: any HubStore
 
@@ -21,27 +22,41 @@ struct Authenticator: Sendable {
         return role
     }
 
-    /// The cluster an agent's credential names. Agents of pending clusters may only ask about their enrolment.
-    func requireCluster(_ request: Request, allowPending: Bool = false) async throws -> String {
-        guard let token = Self.bearer(request) else {
-            throw CairnError(.unauthorized, "a cluster credential is required (Authorization: Bearer ...)", field: "Authorization")
+    /// The cluster named by the peer's client certificate, which must carry the key the cluster enrolled with and
+    /// must be the cluster the request is about.
+    func requireCluster(_ context: HubRequestContext, acting cluster: String) async throws -> String {
+        guard let certificate = try await context.peerCertificate() else {
+            throw CairnError(.unauthorized, "a client certificate issued by this hub is required", field: "certificate")
         }
-        let parts = token.split(separator: ":", maxSplits: 1)
-        guard parts.count == 2 else {
-            throw CairnError(.unauthorized, "the cluster credential is malformed", field: "Authorization")
-        }
-        let name = String(parts[0])
-        guard let (hash, state) = try await store.credential(cluster: name),
-            Secrets.constantTimeEqual(hash, Secrets.hash(String(parts[1])))
+        guard let name = TrustMaterial.commonName(certificate), let identity = try await store.identity(cluster: name),
+            Secrets.constantTimeEqual(identity.keyHash, TrustMaterial.keyHash(certificate.publicKey))
         else {
-            throw CairnError(.unauthorized, "the cluster credential is not valid", field: "Authorization")
+            throw CairnError(.unauthorized, "the client certificate does not belong to an enrolled cluster", field: "certificate")
         }
-        switch state {
-        case .accepted: return name
-        case .pending where allowPending: return name
+        switch identity.state {
+        case .accepted: break
         case .pending: throw CairnError(.forbidden, "cluster \(name) is waiting for approval")
         case .denied: throw CairnError(.forbidden, "cluster \(name) was denied")
         }
+        guard name == cluster else {
+            throw CairnError(.forbidden, "cluster \(name)'s certificate may not act for cluster \(cluster)", field: "cluster")
+        }
+        return name
+    }
+
+    /// A site that has enrolled but holds no certificate yet asks how its enrolment stands with the secret whose
+    /// hash it sent at enrolment (`NAME:SECRET`).
+    func requireEnrolmentCredential(_ request: Request) async throws -> (String, ClusterIdentity) {
+        guard let token = Self.bearer(request) else {
+            throw CairnError(.unauthorized, "the enrolment credential is required (Authorization: Bearer ...)", field: "Authorization")
+        }
+        let parts = token.split(separator: ":", maxSplits: 1)
+        guard parts.count == 2, let identity = try await store.identity(cluster: String(parts[0])),
+            Secrets.constantTimeEqual(identity.credentialHash, Secrets.hash(String(parts[1])))
+        else {
+            throw CairnError(.unauthorized, "the enrolment credential is not valid", field: "Authorization")
+        }
+        return (String(parts[0]), identity)
     }
 
     static func bearer(_ request: Request) -> String? {

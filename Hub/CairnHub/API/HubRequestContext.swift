@@ -1,11 +1,28 @@
 import Hummingbird
+import NIOCore
+import NIOSSL
+import X509
 
 /// The request context of every hub route. Bodies are capped deliberately: a work's manifests may reach 8 MiB
 /// of JSON; anything larger is refused before it is read.
 public struct HubRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
+    let channel: any Channel
+
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
+        channel = source.channel
     }
+
     public var maxUploadSize: Int { 16 * 1024 * 1024 }
+
+    /// The client certificate the peer presented on this connection (already verified against the hub's CA by TLS).
+    func peerCertificate() async throws -> Certificate? {
+        let channel = self.channel
+        let certificate = try await channel.eventLoop.submit { () -> NIOSSLCertificate? in
+            try channel.pipeline.syncOperations.handler(type: NIOSSLHandler.self).peerCertificate
+        }.get()
+        guard let certificate else { return nil }
+        return try Certificate(derEncoded: try certificate.toDERBytes())
+    }
 }

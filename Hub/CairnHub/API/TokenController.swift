@@ -6,6 +6,7 @@ import Hummingbird
 struct TokenController: Sendable {
     let store: any HubStore
     let auth: Authenticator
+    let caFingerprint: String
 
     func addRoutes(to group: RouterGroup<HubRequestContext>) {
         group.post("tokens") { request, context in
@@ -27,6 +28,7 @@ struct TokenController: Sendable {
                 expiresAt: now.addingTimeInterval(ttl), maxUses: ask.maxUses, createdAt: now)
             try await store.createToken(token, secretHash: Secrets.hash(secret))
             token.token = "\(id).\(secret)"
+            token.caFingerprint = caFingerprint
             return try Response.json(token, status: .created)
         }
         group.get("tokens") { request, _ in

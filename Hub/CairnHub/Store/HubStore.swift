@@ -18,11 +18,13 @@ public protocol HubStore: Sendable {
 
     // Clusters
     /// Spends one use of the token and creates the cluster (or finds the same agent's earlier enrolment), atomically.
-    func enrol(_ request: EnrolRequest, tokenID: String, tokenSecretHash: String, now: Date) async throws -> EnrolmentStatus
+    func enrol(_ request: EnrolRequest, keyHash: String, tokenID: String, tokenSecretHash: String, now: Date) async throws -> EnrolmentStatus
     func cluster(named name: String) async throws -> ManagedCluster?
     func clusters() async throws -> [ManagedCluster]
-    /// The stored hash of the cluster's credential and its enrolment state, for authenticating agents.
-    func credential(cluster name: String) async throws -> (hash: String, state: EnrolmentState)?
+    /// What authenticates a cluster's agent: its enrolment credential, its key, its certificate.
+    func identity(cluster name: String) async throws -> ClusterIdentity?
+    /// Records the client certificate issued for the cluster's enrolled key.
+    func storeCertificate(cluster name: String, pem: String) async throws
     func setEnrolment(cluster name: String, state: EnrolmentState, now: Date) async throws -> ManagedCluster
     func updateLabels(cluster name: String, patch: LabelPatch) async throws -> ManagedCluster
     func removeCluster(named name: String) async throws
@@ -42,7 +44,7 @@ public protocol HubStore: Sendable {
     // Bundles
     func revision(cluster: String) async throws -> Int64
     /// A delta since `since` when the tombstones still cover it, else a full bundle.
-    func bundle(cluster: String, since: Int64?) async throws -> WorkBundle
+    func bundle(cluster: String, since: Int64?) async throws -> StoredBundle
     /// Drops tombstones older than `before`; agents behind them get a full bundle.
     func compactTombstones(before: Date) async throws -> Int
 }
@@ -50,4 +52,21 @@ public protocol HubStore: Sendable {
 public enum AdminRole: String, Codable, Sendable {
     case admin
     case viewer
+}
+
+/// How the hub knows a cluster's agent.
+public struct ClusterIdentity: Sendable {
+    public var state: EnrolmentState
+    /// SHA-256 of the secret the agent made at enrolment; used only to ask how enrolment stands.
+    public var credentialHash: String
+    /// SHA-256 of the SubjectPublicKeyInfo the cluster enrolled with: a client certificate must carry this key.
+    public var keyHash: String
+    public var csr: String
+    public var certificate: String?
+}
+
+/// A bundle with the digest of the cluster's whole desired state at its revision.
+public struct StoredBundle: Sendable {
+    public var bundle: WorkBundle
+    public var stateDigest: String
 }

@@ -3,7 +3,7 @@ import Foundation
 import GRDB
 
 extension SQLiteHubStore {
-    public func enrol(_ request: EnrolRequest, tokenID: String, tokenSecretHash: String, now: Date) async throws -> EnrolmentStatus {
+    public func enrol(_ request: EnrolRequest, keyHash: String, tokenID: String, tokenSecretHash: String, now: Date) async throws -> EnrolmentStatus {
         try await pool.write { db in
             guard let token = try Row.fetchOne(db, sql: "SELECT * FROM enrolment_tokens WHERE id = ?", arguments: [tokenID]),
                 Secrets.constantTimeEqual(token["secret_hash"], tokenSecretHash)
@@ -15,7 +15,9 @@ extension SQLiteHubStore {
             }
             if let existing = try Row.fetchOne(db, sql: "SELECT * FROM clusters WHERE name = ?", arguments: [request.clusterName]) {
                 // The same agent asking again (it restarted before it saw the answer) gets the same answer.
-                guard Secrets.constantTimeEqual(existing["credential_hash"], request.credentialHash) else {
+                guard Secrets.constantTimeEqual(existing["credential_hash"], request.credentialHash),
+                    Secrets.constantTimeEqual(existing["key_hash"], keyHash)
+                else {
                     throw CairnError(
                         .conflict, "cluster \(request.clusterName) is already enrolled with another identity",
                         field: "clusterName")
@@ -36,13 +38,13 @@ extension SQLiteHubStore {
             try db.execute(
                 sql: """
                     INSERT INTO clusters (name, uid, labels, enrolment, credential_hash, token_id, conditions, claims,
-                        allocatable, taints, created_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, '{}', '[]', ?)
+                        allocatable, taints, created_at, key_hash, csr)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, '{}', '[]', ?, ?, ?)
                     """,
                 arguments: [
                     request.clusterName, UUID().uuidString.lowercased(), try Self.json(labels), state.rawValue,
                     request.credentialHash, tokenID, try Self.json(conditions), try Self.json(request.claims ?? []),
-                    now.timeIntervalSince1970,
+                    now.timeIntervalSince1970, keyHash, request.csr,
                 ])
             return EnrolmentStatus(clusterName: request.clusterName, state: state)
         }
@@ -60,12 +62,21 @@ extension SQLiteHubStore {
         }
     }
 
-    public func credential(cluster name: String) async throws -> (hash: String, state: EnrolmentState)? {
+    public func identity(cluster name: String) async throws -> ClusterIdentity? {
         try await pool.read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT credential_hash, enrolment FROM clusters WHERE name = ?", arguments: [name]),
+            guard
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT credential_hash, enrolment, key_hash, csr, certificate FROM clusters WHERE name = ?", arguments: [name]),
                 let state = EnrolmentState(rawValue: row["enrolment"])
             else { return nil }
-            return (row["credential_hash"], state)
+            return ClusterIdentity(state: state, credentialHash: row["credential_hash"], keyHash: row["key_hash"], csr: row["csr"], certificate: row["certificate"])
+        }
+    }
+
+    public func storeCertificate(cluster name: String, pem: String) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE clusters SET certificate = ? WHERE name = ?", arguments: [pem, name])
+            guard db.changesCount > 0 else { throw CairnError(.notFound, "cluster \(name) not found", field: "cluster") }
         }
     }
 

@@ -33,6 +33,10 @@ extension SQLiteHubStore {
                     arguments: [cluster, work.name, UUID().uuidString.lowercased(), labels, annotations, spec, revision, now.timeIntervalSince1970])
             }
             try db.execute(sql: "DELETE FROM tombstones WHERE cluster = ? AND name = ?", arguments: [cluster, work.name])
+            // The hash of the work as bundles carry it, so each bundle can state the digest of the whole state.
+            let row = try Row.fetchOne(db, sql: "SELECT * FROM works WHERE cluster = ? AND name = ?", arguments: [cluster, work.name])!
+            let hash = try BundleStatement.workHash(try Self.work(from: row, cluster: cluster, forBundle: true))
+            try db.execute(sql: "UPDATE works SET bundle_hash = ? WHERE cluster = ? AND name = ?", arguments: [hash, cluster, work.name])
             return (try Self.requireWork(db, cluster, work.name), true)
         }
         if changed { await changes.publish(cluster) }
@@ -101,8 +105,12 @@ extension SQLiteHubStore {
         }
     }
 
-    public func bundle(cluster: String, since: Int64?) async throws -> WorkBundle {
+    public func bundle(cluster: String, since: Int64?) async throws -> StoredBundle {
         try await pool.read { db in
+            let hashes = try Row.fetchAll(
+                db, sql: "SELECT name, bundle_hash FROM works WHERE cluster = ? AND deleting_at IS NULL", arguments: [cluster]
+            ).map { (name: $0["name"] as String, hash: $0["bundle_hash"] as String) }
+            let stateDigest = BundleStatement.stateDigest(hashes)
             guard let row = try Row.fetchOne(db, sql: "SELECT revision, tombstone_horizon FROM clusters WHERE name = ?", arguments: [cluster]) else {
                 throw CairnError(.notFound, "cluster \(cluster) not found", field: "cluster")
             }
@@ -119,12 +127,12 @@ extension SQLiteHubStore {
                     db, sql: "SELECT name, revision FROM tombstones WHERE cluster = ? AND revision > ? ORDER BY name",
                     arguments: [cluster, since]
                 ).map { Tombstone(name: $0["name"], revision: $0["revision"]) }
-                return WorkBundle(cluster: cluster, revision: revision, since: since, works: works, tombstones: tombstones)
+                return StoredBundle(bundle: WorkBundle(cluster: cluster, revision: revision, since: since, works: works, tombstones: tombstones), stateDigest: stateDigest)
             }
             let works = try Row.fetchAll(
                 db, sql: "SELECT * FROM works WHERE cluster = ? AND deleting_at IS NULL ORDER BY name", arguments: [cluster]
             ).map { try Self.work(from: $0, cluster: cluster, forBundle: true) }
-            return WorkBundle(cluster: cluster, revision: revision, since: nil, works: works)
+            return StoredBundle(bundle: WorkBundle(cluster: cluster, revision: revision, since: nil, works: works), stateDigest: stateDigest)
         }
     }
 

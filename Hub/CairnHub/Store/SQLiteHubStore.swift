@@ -51,6 +51,15 @@ public struct SQLiteHubStore: HubStore {
                         PRIMARY KEY (cluster, name));
                     """)
         }
+        migrator.registerMigration("v2: cluster keys and certificates, work hashes") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE clusters ADD COLUMN key_hash TEXT NOT NULL DEFAULT '';
+                    ALTER TABLE clusters ADD COLUMN csr TEXT NOT NULL DEFAULT '';
+                    ALTER TABLE clusters ADD COLUMN certificate TEXT;
+                    ALTER TABLE works ADD COLUMN bundle_hash TEXT NOT NULL DEFAULT '';
+                    """)
+        }
         return migrator
     }
 
