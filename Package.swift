@@ -90,6 +90,7 @@ let package = Package(
             name: "CairnTestSupport",
             dependencies: [
                 "CairnCommon", "CairnHub", "CairnAgent", "CairnCtlKit",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -97,7 +98,7 @@ let package = Package(
         ),
         .testTarget(name: "CairnCommonTests", dependencies: ["CairnCommon", "CairnTestSupport"]),
         .testTarget(name: "CairnHubTests", dependencies: ["CairnHub", "CairnTestSupport"]),
-        .testTarget(name: "CairnAgentTests", dependencies: ["CairnAgent", "CairnTestSupport"]),
+        .testTarget(name: "CairnAgentTests", dependencies: ["CairnAgent", "CairnHub", "CairnTestSupport"]),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [

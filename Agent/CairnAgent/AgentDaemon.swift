@@ -177,23 +177,8 @@ public final class AgentDaemon: Service, @unchecked Sendable {
                 let answer = try await hub.bundle(since: since, wait: configuration.pollWait, identity: identity, maxBytes: configuration.bundleLimits.maxCompressedBytes)
                 try cache.recordContact()
                 if case .bundle(let bytes, let digest, let stateDigest, let signature) = answer {
-                    let bundle = try codec.decode(bytes, expectedDigest: digest)
-                    // The signature covers this cluster, this revision, these bytes and the state they lead to:
-                    // a bundle for another cluster, or an older one replayed, does not verify.
-                    let statement = BundleStatement(cluster: identity.clusterName, revision: bundle.revision, bundleDigest: digest, stateDigest: stateDigest)
-                    guard let signingKey = identity.signingKey, statement.verify(signature: signature, publicKey: signingKey) else {
-                        throw CairnError(.bundleRejected, "bundle \(bundle.revision) is not signed by the hub this agent enrolled with")
-                    }
-                    guard bundle.cluster == identity.clusterName else {
-                        throw CairnError(.bundleRejected, "bundle is for cluster \(bundle.cluster), not \(identity.clusterName)")
-                    }
-                    if let from = bundle.since, from != since {
-                        throw CairnError(.bundleRejected, "delta bundle starts at revision \(from) but the cache holds \(since.map(String.init) ?? "none")")
-                    }
-                    for work in bundle.works { try work.validate(cluster: identity.clusterName) }
-                    if let since, bundle.revision < since, !bundle.isFull {
-                        throw CairnError(.bundleRejected, "bundle revision \(bundle.revision) is older than the cached \(since)")
-                    }
+                    let (bundle, statement) = try BundleVerifier(codec: codec, identity: identity).verify(
+                        bytes: bytes, digest: digest, stateDigest: stateDigest, signature: signature, since: since)
                     let changed = try cache.commit(bundle, statement: statement, signature: signature)
                     if bundle.isFull { cacheUntrusted.withLock { $0 = nil } }
                     logger.debug("bundle committed", metadata: ["bundle.revision": .stringConvertible(bundle.revision), "bundle.works": .stringConvertible(changed.count)])

@@ -2,6 +2,7 @@ import CairnAgent
 import CairnCommon
 import Foundation
 import Logging
+import NIOSSL
 import ServiceLifecycle
 
 /// A real agent daemon in this process, talking to a hub over loopback, with the simulated cluster.
@@ -54,5 +55,30 @@ public final class TestAgent: Sendable {
     /// The live object on the site, if any.
     public func object(_ kind: String, _ name: String, namespace: String? = nil, apiVersion: String = "apps/v1") async throws -> JSONValue? {
         try await site.get(ManifestKey(apiVersion: apiVersion, kind: kind, namespace: namespace, name: name))
+    }
+}
+
+extension TestAgent {
+    /// Waits for the daemon to end by itself (for example after refusing to start) and returns its error.
+    public func failure(timeout: Double = 10) async throws -> (any Error)? {
+        let task = self.task
+        return try await withThrowingTaskGroup(of: (any Error)?.self) { group in
+            group.addTask {
+                do { try await task.value; return nil } catch { return error }
+            }
+            group.addTask {
+                try await Task.sleep(for: .milliseconds(Int64(timeout * 1000)))
+                throw TimedOut(description: "the agent did not stop by itself within \(timeout)s")
+            }
+            let result = try await group.next()!
+            group.cancelAll()
+            return result
+        }
+    }
+
+    /// The agent's key and client certificate, as a TLS configuration, to make requests as this site.
+    public func clientTLS() throws -> TLSConfiguration {
+        guard let identity = try cache.identity() else { throw TimedOut(description: "the agent has no identity yet") }
+        return try identity.tls(key: try AgentKey.loadOrCreate(path: daemon.configuration.keyPath))
     }
 }

@@ -21,12 +21,13 @@ public final class TestHub: Sendable {
     public var store: any HubStore { server.store }
 
     /// Starts a hub; `port` 0 picks a free one. Short intervals keep tests quick.
-    public init(stateDirectory: String, port: Int = 0, heartbeat: Double = 0.5, leaseTimeout: Double = 40) async throws {
+    public init(stateDirectory: String, port: Int = 0, heartbeat: Double = 0.5, leaseTimeout: Double = 40, certificateLifetime: Double = 86_400) async throws {
         var configuration = HubConfiguration(stateDirectory: stateDirectory)
         configuration.port = port
         configuration.heartbeatInterval = heartbeat
         configuration.leaseTimeout = leaseTimeout
         configuration.leaseCheckInterval = 0.2
+        configuration.certificateLifetime = certificateLifetime
         var logger = Logger(label: "test-hub")
         logger.logLevel = .warning
         server = try await HubServer(configuration: configuration, logger: logger)
@@ -52,6 +53,11 @@ public final class TestHub: Sendable {
     /// Runs `body` with an admin client for this hub.
     public func admin<T: Sendable>(_ body: (AdminClient) async throws -> T) async throws -> T {
         try await AdminClient.with(hub: url, token: adminToken, trust: .caFile(caPath), body)
+    }
+
+    /// Runs `body` with an admin client presenting `token`.
+    public func admin<T: Sendable>(token: String, _ body: (AdminClient) async throws -> T) async throws -> T {
+        try await AdminClient.with(hub: url, token: token, trust: .caFile(caPath), body)
     }
 
     /// Creates an enrolment token and returns its secret form.
