@@ -23,6 +23,8 @@ public struct AgentConfiguration: Sendable {
     public var backoffMax: Double = 30
     public var bundleLimits = BundleCodec.Limits()
     public var simulated = SimulatedCluster.Configuration()
+    /// The time certificate renewal is judged by (tests move it forward).
+    public var clock: @Sendable () -> Date = { Date() }
 
     public init(stateDirectory: String) {
         self.stateDirectory = stateDirectory

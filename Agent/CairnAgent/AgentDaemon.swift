@@ -21,6 +21,30 @@ public final class AgentDaemon: Service, @unchecked Sendable {
     private var pendingApply = Set<String>()
     /// Set when the cache failed verification at start; nothing is applied until a verified full bundle arrives.
     let cacheUntrusted = Mutex<String?>(nil)
+    /// The client every loop uses and when its certificate expires; replaced when the certificate is renewed.
+    let hub = Mutex<(client: HubClient, expiresAt: Date?)?>(nil)
+    private let renewed = Wakeup()
+
+    /// The hub client, as long as its certificate is valid: a lapsed certificate is never offered (the TLS
+    /// handshake would only fail, slowly, inside the HTTP client's connection retries).
+    var currentHub: HubClient {
+        get throws {
+            guard let hub = hub.withLock({ $0 }) else { throw CairnError(.unavailable, "no hub client yet") }
+            if let expiresAt = hub.expiresAt, Date() >= expiresAt {
+                throw CertificateExpired()
+            }
+            return hub.client
+        }
+    }
+
+    struct CertificateExpired: Error, CustomStringConvertible {
+        var description: String { "the client certificate has expired; waiting for cairnctl cluster approve --renew" }
+    }
+
+    func useClient(for identity: AgentIdentity, key: AgentKey) throws {
+        let client = try HubClient(http: http, baseURL: identity.hubURL, tls: identity.tls(key: key))
+        hub.withLock { $0 = (client, identity.certificateWindow?.expiresAt) }
+    }
 
     public init(configuration: AgentConfiguration, adapter: (any ClusterAdapter)? = nil, logger: Logger) throws {
         self.configuration = configuration
@@ -56,12 +80,12 @@ public final class AgentDaemon: Service, @unchecked Sendable {
                     self.cacheUntrusted.withLock { $0 = problem }
                     try self.cache.forgetRevision()
                 }
-                let hub = HubClient(http: self.http, baseURL: identity.hubURL, tls: try identity.tls(key: key))
+                try self.useClient(for: identity, key: key)
                 try await withThrowingDiscardingTaskGroup { group in
                     group.addTask { try await self.reconcileLoop() }
-                    group.addTask { try await self.pullLoop(hub: hub, identity: identity) }
-                    group.addTask { try await self.statusLoop(hub: hub, identity: identity) }
-                    group.addTask { try await self.heartbeatLoop(hub: hub, identity: identity) }
+                    group.addTask { try await self.pullLoop(identity: identity) }
+                    group.addTask { try await self.statusLoop(identity: identity) }
+                    group.addTask { try await self.heartbeatLoop(identity: identity, key: key) }
                 }
             }
         } catch is CancellationError {
@@ -169,12 +193,12 @@ public final class AgentDaemon: Service, @unchecked Sendable {
 
     // MARK: Loops
 
-    func pullLoop(hub: HubClient, identity: AgentIdentity) async throws {
+    func pullLoop(identity: AgentIdentity) async throws {
         var backoff = Backoff(initial: configuration.backoffInitial, maximum: configuration.backoffMax)
         while true {
             do {
                 let since = try cache.revision()
-                let answer = try await hub.bundle(since: since, wait: configuration.pollWait, identity: identity, maxBytes: configuration.bundleLimits.maxCompressedBytes)
+                let answer = try await currentHub.bundle(since: since, wait: configuration.pollWait, identity: identity, maxBytes: configuration.bundleLimits.maxCompressedBytes)
                 try cache.recordContact()
                 if case .bundle(let bytes, let digest, let stateDigest, let signature) = answer {
                     let (bundle, statement) = try BundleVerifier(codec: codec, identity: identity).verify(
@@ -188,6 +212,8 @@ public final class AgentDaemon: Service, @unchecked Sendable {
                 backoff.reset()
             } catch is CancellationError {
                 throw CancellationError()
+            } catch is CertificateExpired {
+                await renewed.wait(timeout: .seconds(5))
             } catch {
                 logger.warning("bundle pull failed", metadata: ["error.message": .string("\(error)")])
                 try await Task.sleep(for: backoff.next())
@@ -230,7 +256,7 @@ public final class AgentDaemon: Service, @unchecked Sendable {
         }
     }
 
-    func statusLoop(hub: HubClient, identity: AgentIdentity) async throws {
+    func statusLoop(identity: AgentIdentity) async throws {
         var backoff = Backoff(initial: configuration.backoffInitial, maximum: configuration.backoffMax)
         while true {
             try Task.checkCancellation()
@@ -238,7 +264,7 @@ public final class AgentDaemon: Service, @unchecked Sendable {
             do {
                 let batch = try cache.unsent(limit: 100)
                 if !batch.isEmpty {
-                    try await hub.report(StatusReport(works: batch.map(\.update)), identity: identity)
+                    try await currentHub.report(StatusReport(works: batch.map(\.update)), identity: identity)
                     try cache.markSent(batch)
                     backoff.reset()
                     // More may be waiting: go again at once.
@@ -254,22 +280,60 @@ public final class AgentDaemon: Service, @unchecked Sendable {
         }
     }
 
-    func heartbeatLoop(hub: HubClient, identity: AgentIdentity) async throws {
+    func heartbeatLoop(identity: AgentIdentity, key: AgentKey) async throws {
+        var identity = identity
         var interval = configuration.heartbeatInterval
+        var waiting = Backoff(initial: configuration.backoffInitial, maximum: configuration.backoffMax)
         while true {
             do {
+                try await renewIfDue(&identity, key: key)
                 let claims = try await adapter.claims()
                 var all = claims.claims
                 all.append(ClusterClaim(name: "agent.version", value: CairnVersion.current))
-                let answer = try await hub.heartbeat(Heartbeat(claims: all, allocatable: claims.allocatable), identity: identity)
+                let answer = try await currentHub.heartbeat(Heartbeat(claims: all, allocatable: claims.allocatable), identity: identity)
                 interval = max(0.1, answer.intervalSeconds)
+                waiting.reset()
             } catch is CancellationError {
                 throw CancellationError()
+            } catch is CertificateExpired {
+                // Waiting for an administrator's --renew: ask again on the backoff, not the heartbeat interval.
+                try await Task.sleep(for: waiting.next())
+                continue
             } catch {
                 logger.warning("heartbeat failed", metadata: ["error.message": .string("\(error)")])
             }
             try await Task.sleep(for: .seconds(interval))
         }
+    }
+
+    /// Renews the client certificate over mTLS two thirds into its lifetime. Once it has expired, the site can
+    /// only get a new one after an administrator runs `cairnctl cluster approve --renew`; until then it keeps
+    /// running what it has.
+    func renewIfDue(_ identity: inout AgentIdentity, key: AgentKey) async throws {
+        guard let window = identity.certificateWindow else { return }
+        let now = configuration.clock()
+        let answer: EnrolmentStatus
+        if now >= window.expiresAt {
+            let anonymous = HubClient(http: http, baseURL: identity.hubURL, tls: try identity.anonymousTLS())
+            answer = try await anonymous.enrolment(identity)
+            guard let issued = answer.certificate, issued != identity.certificatePEM else {
+                logger.error(
+                    "client certificate expired; an administrator must run: cairnctl cluster approve --renew",
+                    metadata: ["cluster.name": .string(identity.clusterName)])
+                return
+            }
+        } else if now >= window.renewAt {
+            answer = try await currentHub.renew(RenewRequest(csr: try key.csr(cluster: identity.clusterName)), identity: identity)
+        } else {
+            return
+        }
+        guard let issued = answer.certificate else { return }
+        identity.certificatePEM = issued
+        try cache.saveIdentity(identity)
+        try useClient(for: identity, key: key)
+        await renewed.fire()
+        await statusWakeup.fire()
+        logger.info("client certificate renewed", metadata: ["cluster.name": .string(identity.clusterName)])
     }
 }
 

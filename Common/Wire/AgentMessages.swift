@@ -86,3 +86,9 @@ public enum BundleHeaders {
     public static let revision = "X-Cairn-Revision"
     public static let contentType = "application/vnd.cairn.bundle+zlib"
 }
+
+/// An agent renewing its client certificate over mTLS, before it expires.
+public struct RenewRequest: Codable, Sendable {
+    public var csr: String
+    public init(csr: String) { self.csr = csr }
+}

@@ -69,8 +69,8 @@ public struct AdminClient: Sendable {
 
     public func clusters() async throws -> [ManagedCluster] { try await get("clusters", ItemList<ManagedCluster>.self).items }
     public func cluster(_ name: String) async throws -> ManagedCluster { try await get("clusters/\(escape(name))", ManagedCluster.self) }
-    public func approve(_ name: String) async throws -> ManagedCluster {
-        try await send(.POST, "clusters/\(escape(name))/approve", Optional<String>.none)
+    public func approve(_ name: String, renew: Bool = false) async throws -> ManagedCluster {
+        try await send(.POST, "clusters/\(escape(name))/approve\(renew ? "?renew=true" : "")", Optional<String>.none)
     }
     public func deny(_ name: String) async throws -> ManagedCluster {
         try await send(.POST, "clusters/\(escape(name))/deny", Optional<String>.none)

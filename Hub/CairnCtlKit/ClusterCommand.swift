@@ -44,10 +44,11 @@ struct ClusterCommand: AsyncParsableCommand {
         @OptionGroup var connection: Connection
         @Argument var name: String
         @Flag(help: "Wait until the agent has joined.") var wait = false
+        @Flag(help: "Issue a new certificate to a site whose certificate expired.") var renew = false
         @Option(help: "How long to wait.") var timeout: String = "60s"
         func run() async throws {
             let cluster = try await connection.run { client in
-                let approved = try await client.approve(name)
+                let approved = try await client.approve(name, renew: renew)
                 guard wait else { return approved }
                 return try await waitFor(
                     timeout: timeout, what: "cluster \(name) to join", poll: { try await client.cluster(name) },

@@ -16,13 +16,13 @@ public final class TestAgent: Sendable {
     public var cache: AgentCache { daemon.cache }
 
     /// Enrols a new site with `hub`, pinning its CA.
-    public convenience init(stateDirectory: String, hub: TestHub, token: String, name: String, labels: [String: String] = [:], resync: Double = 60, readyDelay: Double = 0.05, platform: String = "kubernetes") throws {
-        try self.init(stateDirectory: stateDirectory, hub: hub.url, pin: hub.fingerprint, token: token, name: name, labels: labels, resync: resync, readyDelay: readyDelay, platform: platform)
+    public convenience init(stateDirectory: String, hub: TestHub, token: String, name: String, labels: [String: String] = [:], resync: Double = 60, readyDelay: Double = 0.05, platform: String = "kubernetes", clock: (@Sendable () -> Date)? = nil) throws {
+        try self.init(stateDirectory: stateDirectory, hub: hub.url, pin: hub.fingerprint, token: token, name: name, labels: labels, resync: resync, readyDelay: readyDelay, platform: platform, clock: clock)
     }
 
     public init(
         stateDirectory: String, hub: String? = nil, pin: String? = nil, token: String? = nil, name: String? = nil, labels: [String: String] = [:],
-        resync: Double = 60, readyDelay: Double = 0.05, platform: String = "kubernetes"
+        resync: Double = 60, readyDelay: Double = 0.05, platform: String = "kubernetes", clock: (@Sendable () -> Date)? = nil
     ) throws {
         var configuration = AgentConfiguration(stateDirectory: stateDirectory)
         configuration.hubURL = hub
@@ -37,6 +37,7 @@ public final class TestAgent: Sendable {
         configuration.backoffMax = 0.5
         configuration.simulated.readyDelay = readyDelay
         configuration.simulated.platform = platform
+        if let clock { configuration.clock = clock }
         var logger = Logger(label: "test-agent-\(name ?? "resumed")")
         logger.logLevel = .warning
         site = try SimulatedCluster(path: configuration.simulatedClusterPath, configuration: configuration.simulated)

@@ -34,6 +34,18 @@ public struct AgentIdentity: Codable, Sendable, Equatable {
     /// Only for asking about enrolment; everything else is mTLS.
     public var enrolmentAuthorization: String { "Bearer \(clusterName):\(secret)" }
 
+    /// When the client certificate should be renewed (two thirds into its lifetime) and when it expires.
+    public var certificateWindow: (renewAt: Date, expiresAt: Date)? {
+        guard let certificatePEM, let certificate = try? TrustMaterial.certificates(pem: certificatePEM).first else { return nil }
+        let lifetime = certificate.notValidAfter.timeIntervalSince(certificate.notValidBefore)
+        return (certificate.notValidBefore.addingTimeInterval(lifetime * 2 / 3), certificate.notValidAfter)
+    }
+
+    /// TLS trusting only the pinned CA, presenting no certificate (to ask about enrolment).
+    public func anonymousTLS() throws -> TLSConfiguration {
+        try TrustMaterial.clientTLS(roots: try TrustMaterial.certificates(pem: caPEM))
+    }
+
     /// TLS trusting only the pinned CA; with the client certificate once the hub has issued one.
     public func tls(key: AgentKey) throws -> TLSConfiguration {
         let roots = try TrustMaterial.certificates(pem: caPEM)

@@ -42,6 +42,10 @@ public struct HubClient: Sendable {
         try await call(.GET, "agent/enrolment", body: Optional<String>.none, authorization: identity.enrolmentAuthorization, timeout: .seconds(30))
     }
 
+    public func renew(_ request: RenewRequest, identity: AgentIdentity) async throws -> EnrolmentStatus {
+        try await call(.POST, "agent/clusters/\(identity.clusterName)/renew", body: request, authorization: nil, timeout: .seconds(30))
+    }
+
     public func heartbeat(_ heartbeat: Heartbeat, identity: AgentIdentity) async throws -> HeartbeatResponse {
         try await call(.POST, "agent/clusters/\(identity.clusterName)/heartbeat", body: heartbeat, authorization: nil, timeout: .seconds(30))
     }

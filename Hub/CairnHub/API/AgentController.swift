@@ -65,6 +65,18 @@ struct AgentController: Sendable {
             try await store.recordStatus(cluster: cluster, updates: report.works, now: Date())
             return Response(status: .noContent)
         }
+        group.post("agent/clusters/:name/renew") { request, context in
+            let cluster = try await auth.requireCluster(context, acting: try request.pathParameter("name", context: context))
+            let ask = try await request.decode(RenewRequest.self, context: context, what: "renewal request")
+            guard ask.csr.utf8.count <= 16 * 1024 else { throw CairnError(.tooLarge, "csr is larger than 16 KiB", field: "csr") }
+            let csr = try HubPKI.parseCSR(ask.csr, cluster: cluster)
+            let issued = try TrustMaterial.pem([
+                try pki.issueClientCertificate(csrPEM: ask.csr, cluster: cluster, lifetime: configuration.certificateLifetime)
+            ])
+            try await store.renewCertificate(cluster: cluster, keyHash: TrustMaterial.keyHash(csr.publicKey), csr: ask.csr, pem: issued)
+            context.logger.info("certificate renewed", metadata: ["cluster.name": .string(cluster)])
+            return try Response.json(EnrolmentStatus(clusterName: cluster, state: .accepted, certificate: issued, signingKey: pki.signingPublicKey))
+        }
         group.post("agent/clusters/:name/heartbeat") { request, context in
             let cluster = try await auth.requireCluster(context, acting: try request.pathParameter("name", context: context))
             let heartbeat = try await request.decode(Heartbeat.self, context: context, what: "heartbeat")

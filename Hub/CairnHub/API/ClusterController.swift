@@ -23,6 +23,8 @@ struct ClusterController: Sendable {
         group.post("clusters/:name/approve") { request, context in
             _ = try await auth.requireAdmin(request, write: true)
             let name = try request.pathParameter("name", context: context)
+            // --renew: a site whose certificate lapsed gets a new one at its next enrolment poll — never silently.
+            if request.uri.queryParameters["renew"] == "true" { try await store.allowReissue(cluster: name) }
             return try Response.json(try await store.setEnrolment(cluster: name, state: .accepted, now: Date()))
         }
         group.post("clusters/:name/deny") { request, context in

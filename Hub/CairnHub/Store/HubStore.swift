@@ -25,6 +25,10 @@ public protocol HubStore: Sendable {
     func identity(cluster name: String) async throws -> ClusterIdentity?
     /// Records the client certificate issued for the cluster's enrolled key.
     func storeCertificate(cluster name: String, pem: String) async throws
+    /// Replaces the cluster's key and certificate (renewal over mTLS).
+    func renewCertificate(cluster name: String, keyHash: String, csr: String, pem: String) async throws
+    /// Forgets the issued certificate so the site's next enrolment poll gets a fresh one (the admin's `--renew`).
+    func allowReissue(cluster name: String) async throws
     func setEnrolment(cluster name: String, state: EnrolmentState, now: Date) async throws -> ManagedCluster
     func updateLabels(cluster name: String, patch: LabelPatch) async throws -> ManagedCluster
     func removeCluster(named name: String) async throws

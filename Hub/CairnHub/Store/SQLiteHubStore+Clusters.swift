@@ -80,6 +80,22 @@ extension SQLiteHubStore {
         }
     }
 
+    public func renewCertificate(cluster name: String, keyHash: String, csr: String, pem: String) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: "UPDATE clusters SET key_hash = ?, csr = ?, certificate = ? WHERE name = ? AND enrolment = 'Accepted'",
+                arguments: [keyHash, csr, pem, name])
+            guard db.changesCount > 0 else { throw CairnError(.forbidden, "cluster \(name) is not accepted", field: "cluster") }
+        }
+    }
+
+    public func allowReissue(cluster name: String) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE clusters SET certificate = NULL WHERE name = ?", arguments: [name])
+            guard db.changesCount > 0 else { throw CairnError(.notFound, "cluster \(name) not found", field: "name") }
+        }
+    }
+
     public func setEnrolment(cluster name: String, state: EnrolmentState, now: Date) async throws -> ManagedCluster {
         let cluster = try await pool.write { db in
             var cluster = try Self.requireCluster(db, name)

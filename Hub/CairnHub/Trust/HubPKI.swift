@@ -95,7 +95,8 @@ public struct HubPKI: Sendable {
         let csr = try Self.parseCSR(csrPEM, cluster: cluster)
         return try Certificate(
             version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: csr.publicKey,
-            notValidBefore: now.addingTimeInterval(-60), notValidAfter: now.addingTimeInterval(lifetime),
+            // Backdated a little for clock skew, never by a large share of a short lifetime.
+            notValidBefore: now.addingTimeInterval(-min(60, lifetime / 20)), notValidAfter: now.addingTimeInterval(lifetime),
             issuer: caCertificate.subject,
             subject: try DistinguishedName { OrganizationName("cairn-cluster"); CommonName(cluster) },
             signatureAlgorithm: .ecdsaWithSHA256,
