@@ -15,6 +15,7 @@ public struct CairnError: Error, Sendable, Equatable, CustomStringConvertible, C
         public static let tokenRejected = Code(rawValue: "TokenRejected")
         public static let bundleRejected = Code(rawValue: "BundleRejected")
         public static let unavailable = Code(rawValue: "Unavailable")
+        public static let tooManyRequests = Code(rawValue: "TooManyRequests")
         public static let `internal` = Code(rawValue: "Internal")
     }
 
@@ -40,6 +41,7 @@ public struct CairnError: Error, Sendable, Equatable, CustomStringConvertible, C
         case .unauthorized, .tokenRejected: return 401
         case .forbidden: return 403
         case .unavailable: return 503
+        case .tooManyRequests: return 429
         case .bundleRejected: return 422
         default: return 500
         }

@@ -59,3 +59,21 @@ public struct ItemList<Item: Codable & Sendable>: Codable, Sendable {
     public var items: [Item]
     public init(items: [Item]) { self.items = items }
 }
+
+/// One administrator write, as the audit log keeps it.
+public struct AuditEntry: Codable, Sendable, Equatable {
+    public var time: Date
+    /// `role:` and the first 12 hex digits of the token's hash; never the token.
+    public var actor: String
+    public var action: String
+    public var status: Int
+    public var result: String
+
+    public init(time: Date, actor: String, action: String, status: Int, result: String) {
+        self.time = time
+        self.actor = actor
+        self.action = action
+        self.status = status
+        self.result = result
+    }
+}

@@ -96,6 +96,8 @@ public struct AdminClient: Sendable {
         try await send(.DELETE, "clusters/\(escape(cluster))/works/\(escape(name))", Optional<String>.none)
     }
 
+    public func audit(limit: Int) async throws -> [AuditEntry] { try await get("audit?limit=\(limit)", ItemList<AuditEntry>.self).items }
+
     public func createToken(_ request: TokenRequest) async throws -> EnrolmentToken { try await send(.POST, "tokens", request) }
     public func tokens() async throws -> [EnrolmentToken] { try await get("tokens", ItemList<EnrolmentToken>.self).items }
     public func revokeToken(_ id: String) async throws -> EnrolmentToken { try await send(.DELETE, "tokens/\(escape(id))", Optional<String>.none) }

@@ -7,7 +7,7 @@ import Yams
 public struct CtlCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "cairnctl", abstract: "Administer a Cairn hub.",
-        subcommands: [TokenCommand.self, ClusterCommand.self, WorkCommand.self])
+        subcommands: [TokenCommand.self, ClusterCommand.self, WorkCommand.self, AuditCommand.self])
     public init() {}
 }
 
@@ -77,4 +77,20 @@ func waitFor<T: Sendable>(
 
 func describeConditions(_ conditions: [Condition]) -> String {
     conditions.isEmpty ? "no conditions yet" : conditions.map { "\($0.type)=\($0.status) (\($0.reason)\($0.message.isEmpty ? "" : ": \($0.message)"))" }.joined(separator: "; ")
+}
+
+/// `cairnctl audit`: who changed what, newest first.
+struct AuditCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "audit", abstract: "Show the audit log of administrator writes.")
+    @OptionGroup var connection: Connection
+    @Option(help: "How many entries.") var limit: Int = 50
+    @Option(name: .shortAndLong) var output: OutputFormat = .table
+
+    func run() async throws {
+        let entries = try await connection.run { try await $0.audit(limit: limit) }
+        try Printer.print(ItemList(items: entries), format: output) {
+            [["TIME", "ACTOR", "ACTION", "STATUS", "RESULT"]]
+                + entries.map { [RFC3339.string(from: $0.time), $0.actor, $0.action, String($0.status), $0.result] }
+        }
+    }
 }

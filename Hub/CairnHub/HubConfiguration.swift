@@ -19,6 +19,9 @@ public struct HubConfiguration: Sendable {
     public var subjectAlternativeNames: [String] = []
     /// Lifetime of the client certificates issued to clusters.
     public var certificateLifetime: Double = 30 * 86_400
+    /// Enrolment requests per source address: a burst, then a steady rate per second.
+    public var enrolmentBurst: Double = 20
+    public var enrolmentPerSecond: Double = 2
 
     public init(stateDirectory: String) {
         self.stateDirectory = stateDirectory

@@ -60,6 +60,7 @@ public struct HubServer: Sendable {
     /// The HTTPS application; `onServerRunning` receives the bound port (useful with port 0).
     public func application(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
         let router = Router(context: HubRequestContext.self)
+        router.middlewares.add(AuditMiddleware(store: store))
         router.middlewares.add(ErrorMiddleware())
         router.get("healthz") { _, _ in "ok" }
         let api = router.group("api/v1")
@@ -67,7 +68,15 @@ public struct HubServer: Sendable {
         ClusterController(store: store, auth: auth).addRoutes(to: api)
         WorkController(store: store, auth: auth, limits: WorkLimits()).addRoutes(to: api)
         TokenController(store: store, auth: auth, caFingerprint: pki.fingerprint).addRoutes(to: api)
-        AgentController(store: store, auth: auth, configuration: configuration, counters: bundleCounters, pki: pki).addRoutes(to: api)
+        AgentController(
+            store: store, auth: auth, configuration: configuration, counters: bundleCounters, pki: pki,
+            enrolmentLimiter: RateLimiter(burst: configuration.enrolmentBurst, perSecond: configuration.enrolmentPerSecond)
+        ).addRoutes(to: api)
+        api.get("audit") { request, _ in
+            _ = try await auth.requireAdmin(request, write: false)
+            let limit = request.uri.queryParameters["limit"].flatMap { Int($0) } ?? 100
+            return try Response.json(ItemList(items: try await store.audit(limit: max(1, min(limit, 10_000)))))
+        }
         var app = Application(
             router: router,
             server: try .tls(.http1(), tlsConfiguration: pki.serverTLS()),

@@ -14,14 +14,19 @@ import Testing
     /// A request made with a site's own key and certificate (or none); returns the status.
     func status(_ hub: TestHub, _ method: HTTPMethod, _ path: String, tls: TLSConfiguration, body: String? = nil) async throws -> Int {
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
-        defer { _ = http.shutdown() }
         var request = HTTPClientRequest(url: hub.url + path)
         request.method = method
         request.tlsConfiguration = tls
         if let body { request.body = .bytes(Array(body.utf8)) }
-        let response = try await http.execute(request, timeout: .seconds(30))
-        _ = try await response.body.collect(upTo: 1 << 24)
-        return Int(response.status.code)
+        do {
+            let response = try await http.execute(request, timeout: .seconds(30))
+            _ = try await response.body.collect(upTo: 1 << 24)
+            try await http.shutdown()
+            return Int(response.status.code)
+        } catch {
+            try? await http.shutdown()
+            throw error
+        }
     }
 
     func joined(_ hub: TestHub, _ name: String) async throws {

@@ -11,10 +11,15 @@ struct AgentController: Sendable {
     let configuration: HubConfiguration
     let counters: BundleCounters
     let pki: HubPKI
+    let enrolmentLimiter: RateLimiter
     let codec = BundleCodec()
 
     func addRoutes(to group: RouterGroup<HubRequestContext>) {
         group.post("agent/enrol") { request, context in
+            let source = context.channel.remoteAddress?.ipAddress ?? "unknown"
+            if let wait = await enrolmentLimiter.take(source) {
+                throw CairnError(.tooManyRequests, "too many enrolment requests from \(source); retry in \(Int(wait.rounded(.up))) s")
+            }
             let ask = try await request.decode(EnrolRequest.self, context: context, what: "enrolment request")
             try Names.validateLabel(ask.clusterName, field: "clusterName")
             try Names.validateLabels(ask.labels, field: "labels")

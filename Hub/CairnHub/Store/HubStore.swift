@@ -11,6 +11,11 @@ public protocol HubStore: Sendable {
     func addAdminToken(hash: String, role: AdminRole, now: Date) async throws
     func adminRole(tokenHash: String) async throws -> AdminRole?
 
+    // Audit
+    func recordAudit(_ entry: AuditEntry) async throws
+    /// The newest entries first.
+    func audit(limit: Int) async throws -> [AuditEntry]
+
     // Enrolment tokens
     func createToken(_ token: EnrolmentToken, secretHash: String) async throws
     func tokens() async throws -> [EnrolmentToken]

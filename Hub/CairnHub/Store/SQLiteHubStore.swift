@@ -60,7 +60,33 @@ public struct SQLiteHubStore: HubStore {
                     ALTER TABLE works ADD COLUMN bundle_hash TEXT NOT NULL DEFAULT '';
                     """)
         }
+        migrator.registerMigration("v3: audit log") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE audit (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, actor TEXT NOT NULL,
+                        action TEXT NOT NULL, status INTEGER NOT NULL, result TEXT NOT NULL);
+                    """)
+        }
         return migrator
+    }
+
+    // MARK: Audit
+
+    public func recordAudit(_ entry: AuditEntry) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: "INSERT INTO audit (time, actor, action, status, result) VALUES (?, ?, ?, ?, ?)",
+                arguments: [entry.time.timeIntervalSince1970, entry.actor, entry.action, entry.status, entry.result])
+        }
+    }
+
+    public func audit(limit: Int) async throws -> [AuditEntry] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM audit ORDER BY id DESC LIMIT ?", arguments: [limit]).map {
+                AuditEntry(time: Date(timeIntervalSince1970: $0["time"]), actor: $0["actor"], action: $0["action"], status: $0["status"], result: $0["result"])
+            }
+        }
     }
 
     // MARK: Administrators
