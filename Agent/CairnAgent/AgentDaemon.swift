@@ -300,7 +300,10 @@ public final class AgentDaemon: Service, @unchecked Sendable {
                 try await Task.sleep(for: waiting.next())
                 continue
             } catch {
+                // A lease is worth renewing soon after a failure, not a whole interval later.
                 logger.warning("heartbeat failed", metadata: ["error.message": .string("\(error)")])
+                try await Task.sleep(for: min(.seconds(interval), waiting.next()))
+                continue
             }
             try await Task.sleep(for: .seconds(interval))
         }

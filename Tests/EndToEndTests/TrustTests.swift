@@ -79,13 +79,15 @@ import Testing
         try await hub.stop()
 
         // A certificate past its lifetime fails the TLS handshake itself.
-        let short = try await TestHub(stateDirectory: directory.appending("hub-short"), certificateLifetime: 1)
+        let short = try await TestHub(stateDirectory: directory.appending("hub-short"), certificateLifetime: 5)
         let shortToken = try await short.token(autoApprove: true)
         let brief = try TestAgent(stateDirectory: directory.appending("c9"), hub: short, token: shortToken, name: "c9")
         try await joined(short, "c9")
         let expiring = try brief.clientTLS()
+        let expiresAt = try #require(try brief.cache.identity()?.certificateWindow?.expiresAt)
         try await brief.stop()
-        try await Task.sleep(for: .seconds(2.5))
+        #expect(try await status(short, .GET, "/api/v1/agent/clusters/c9/bundle?wait=0", tls: expiring) == 200)
+        try await Task.sleep(for: .seconds(max(0, expiresAt.timeIntervalSinceNow) + 0.5))
         await #expect(throws: (any Error).self) { try await status(short, .GET, "/api/v1/agent/clusters/c9/bundle?wait=0", tls: expiring) }
         try await short.stop()
     }

@@ -95,8 +95,9 @@ public struct HubPKI: Sendable {
         let csr = try Self.parseCSR(csrPEM, cluster: cluster)
         return try Certificate(
             version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: csr.publicKey,
-            // Backdated a little for clock skew, never by a large share of a short lifetime.
-            notValidBefore: now.addingTimeInterval(-min(60, lifetime / 20)), notValidAfter: now.addingTimeInterval(lifetime),
+            // Backdated for clock skew and for certificate times' whole seconds (a certificate that is not valid yet
+            // fails the handshake with the same alert as an expired one), never by a large share of a short lifetime.
+            notValidBefore: now.addingTimeInterval(-max(2, min(60, lifetime / 20))), notValidAfter: now.addingTimeInterval(lifetime),
             issuer: caCertificate.subject,
             subject: try DistinguishedName { OrganizationName("cairn-cluster"); CommonName(cluster) },
             signatureAlgorithm: .ecdsaWithSHA256,
