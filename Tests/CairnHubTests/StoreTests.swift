@@ -16,7 +16,7 @@ import Testing
     func enrol(_ name: String) async throws {
         let token = EnrolmentToken(id: "t-\(name)", autoApprove: true, labels: [:], expiresAt: Date().addingTimeInterval(60), maxUses: nil, createdAt: Date())
         try await store.createToken(token, secretHash: Secrets.hash("secret"))
-        _ = try await store.enrol(EnrolRequest(token: "", clusterName: name, labels: nil, credentialHash: Secrets.hash("cred-\(name)"), csr: "", claims: nil), keyHash: "key-\(name)", tokenID: token.id, tokenSecretHash: Secrets.hash("secret"), now: Date())
+        _ = try await store.enrol(EnrolRequest(token: "", clusterName: name, labels: nil, credentialHash: Secrets.hash("cred-\(name)"), csr: "", claims: nil), keyHash: "key-\(name)", tokenID: token.id, tokenSecretHash: Secrets.hash("secret"), source: "test", now: Date())
     }
 
     func work(_ name: String, data: String = "1") -> ManifestWork {
@@ -114,16 +114,36 @@ import Testing
         let token = EnrolmentToken(id: "once", autoApprove: false, labels: ["region": "eu"], expiresAt: Date().addingTimeInterval(60), maxUses: 1, createdAt: Date())
         try await store.createToken(token, secretHash: Secrets.hash("s"))
         let ask = EnrolRequest(token: "", clusterName: "c1", labels: ["tier": "edge"], credentialHash: Secrets.hash("k1"), csr: "", claims: nil)
-        #expect(try await store.enrol(ask, keyHash: "k", tokenID: "once", tokenSecretHash: Secrets.hash("s"), now: Date()).state == .pending)
-        #expect(try await store.enrol(ask, keyHash: "k", tokenID: "once", tokenSecretHash: Secrets.hash("s"), now: Date()).state == .pending)
+        #expect(try await store.enrol(ask, keyHash: "k", tokenID: "once", tokenSecretHash: Secrets.hash("s"), source: "test", now: Date()).state == .pending)
+        #expect(try await store.enrol(ask, keyHash: "k", tokenID: "once", tokenSecretHash: Secrets.hash("s"), source: "test", now: Date()).state == .pending)
         var other = ask
         other.clusterName = "c2"
-        await #expect(throws: CairnError.self) { try await store.enrol(other, keyHash: "k", tokenID: "once", tokenSecretHash: Secrets.hash("s"), now: Date()) }
+        await #expect(throws: CairnError.self) { try await store.enrol(other, keyHash: "k", tokenID: "once", tokenSecretHash: Secrets.hash("s"), source: "test", now: Date()) }
+        // Another key claiming the name with a spent token is refused outright.
         var impostor = ask
         impostor.credentialHash = Secrets.hash("k2")
-        let error = await #expect(throws: CairnError.self) { try await store.enrol(impostor, keyHash: "k", tokenID: "once", tokenSecretHash: Secrets.hash("s"), now: Date()) }
-        #expect(error?.code == .conflict)
+        let error = await #expect(throws: CairnError.self) { try await store.enrol(impostor, keyHash: "k", tokenID: "once", tokenSecretHash: Secrets.hash("s"), source: "test", now: Date()) }
+        #expect(error?.code == .tokenRejected)
         #expect(try await store.cluster(named: "c1")?.metadata.labels == ["region": "eu", "tier": "edge"])
         #expect(try await store.tokens().first?.uses == 1)
+    }
+
+    @Test func `another key claiming an enrolled name is held pending and flags the cluster`() async throws {
+        defer { directory.remove() }
+        let token = EnrolmentToken(id: "many", autoApprove: true, labels: [:], expiresAt: Date().addingTimeInterval(60), maxUses: nil, createdAt: Date())
+        try await store.createToken(token, secretHash: Secrets.hash("s"))
+        let owner = EnrolRequest(token: "", clusterName: "c1", labels: nil, credentialHash: Secrets.hash("owner"), csr: "", claims: nil)
+        #expect(try await store.enrol(owner, keyHash: "owner-key", tokenID: "many", tokenSecretHash: Secrets.hash("s"), source: "10.0.0.1", now: Date()).state == .accepted)
+        var intruder = owner
+        intruder.credentialHash = Secrets.hash("intruder")
+        let held = try await store.enrol(intruder, keyHash: "intruder-key", tokenID: "many", tokenSecretHash: Secrets.hash("s"), source: "10.0.0.9", now: Date())
+        #expect(held.state == .pending)
+        #expect(held.message?.hasPrefix("held") == true)
+        #expect(try await store.isHeld(cluster: "c1", credentialHash: Secrets.hash("intruder")))
+        let cluster = try #require(try await store.cluster(named: "c1"))
+        #expect(cluster.status.conditions[type: "EnrolmentConflict"]?.status == Condition.true)
+        #expect(cluster.status.conditions[type: "EnrolmentConflict"]?.message.contains("10.0.0.9") == true)
+        let identity = try #require(try await store.identity(cluster: "c1"))
+        #expect(identity.keyHash == "owner-key" && identity.credentialHash == Secrets.hash("owner") && identity.state == .accepted)
     }
 }

@@ -167,3 +167,29 @@ import Testing
         try await hub.stop()
     }
 }
+
+@Suite(.serialized) struct ImpostorTests {
+    @Test func `a second agent claiming an enrolled name with another key is held pending and flagged`() async throws {
+        let directory = try TemporaryDirectory("impostor")
+        defer { directory.remove() }
+        let hub = try await TestHub(stateDirectory: directory.appending("hub"))
+        let token = try await hub.token(autoApprove: true)
+        let owner = try TestAgent(stateDirectory: directory.appending("owner"), hub: hub, token: token, name: "c1")
+        try await eventually("c1 to join") { try await hub.admin { try await $0.cluster("c1") }.status.conditions.isTrue(ConditionType.joined) }
+
+        let impostor = try TestAgent(stateDirectory: directory.appending("impostor"), hub: hub, token: token, name: "c1")
+        try await eventually("the cluster to be flagged") {
+            try await hub.admin { try await $0.cluster("c1") }.status.conditions[type: "EnrolmentConflict"]?.status == Condition.true
+        }
+        let work = ManifestWork(metadata: ObjectMeta(name: "mine"), spec: .init(manifests: [["apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": "mine", "namespace": "default"]]]))
+        _ = try await hub.admin { try await $0.apply(work, cluster: "c1") }
+        try await eventually("the owner to keep receiving its works") { try await owner.object("ConfigMap", "mine", namespace: "default", apiVersion: "v1") != nil }
+        #expect(try impostor.cache.identity()?.enrolment == .pending)
+        #expect(try impostor.cache.identity()?.certificatePEM == nil)
+        #expect(try await impostor.site.objects().isEmpty)
+        #expect(try await hub.admin { try await $0.clusters() }.map(\.name) == ["c1"])
+        try await impostor.stop()
+        try await owner.stop()
+        try await hub.stop()
+    }
+}

@@ -33,12 +33,18 @@ struct AgentController: Sendable {
             guard parts.count == 2 else { throw CairnError(.tokenRejected, "enrolment token is malformed", field: "token") }
             let status = try await store.enrol(
                 ask, keyHash: TrustMaterial.keyHash(csr.publicKey), tokenID: String(parts[0]),
-                tokenSecretHash: Secrets.hash(String(parts[1])), now: Date())
+                tokenSecretHash: Secrets.hash(String(parts[1])), source: source, now: Date())
+            if status.message != nil {
+                context.logger.warning("enrolment held: the name is enrolled with another key", metadata: ["cluster.name": .string(ask.clusterName), "source": .string(source)])
+            }
             context.logger.info(
                 "cluster enrolled", metadata: ["cluster.name": .string(ask.clusterName), "cluster.enrolment": .string(status.state.rawValue)])
             return try Response.json(status, status: .created)
         }
         group.get("agent/enrolment") { request, _ in
+            if let (cluster, held) = try await auth.heldEnrolment(request) {
+                return try Response.json(EnrolmentStatus(clusterName: cluster, state: .pending, message: held))
+            }
             let (cluster, identity) = try await auth.requireEnrolmentCredential(request)
             guard identity.state == .accepted else { return try Response.json(EnrolmentStatus(clusterName: cluster, state: identity.state)) }
             // Issued once approved, for the key the site enrolled with; asked again, the same certificate is returned.

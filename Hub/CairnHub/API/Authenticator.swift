@@ -59,6 +59,14 @@ struct Authenticator: Sendable {
         return (String(parts[0]), identity)
     }
 
+    /// A held request (another key asked for an enrolled name) asking how it stands: it stays pending.
+    func heldEnrolment(_ request: Request) async throws -> (String, String)? {
+        guard let token = Self.bearer(request) else { return nil }
+        let parts = token.split(separator: ":", maxSplits: 1)
+        guard parts.count == 2, try await store.isHeld(cluster: String(parts[0]), credentialHash: Secrets.hash(String(parts[1]))) else { return nil }
+        return (String(parts[0]), "held: cluster \(parts[0]) is enrolled with another key; an administrator has been alerted")
+    }
+
     static func bearer(_ request: Request) -> String? {
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { return nil }
         let token = header.dropFirst("Bearer ".count).trimmingCharacters(in: .whitespaces)

@@ -23,7 +23,11 @@ public protocol HubStore: Sendable {
 
     // Clusters
     /// Spends one use of the token and creates the cluster (or finds the same agent's earlier enrolment), atomically.
-    func enrol(_ request: EnrolRequest, keyHash: String, tokenID: String, tokenSecretHash: String, now: Date) async throws -> EnrolmentStatus
+    /// A request for an enrolled name with another credential or key is held pending, never merged: it is recorded
+    /// and the existing cluster is flagged with an EnrolmentConflict condition.
+    func enrol(_ request: EnrolRequest, keyHash: String, tokenID: String, tokenSecretHash: String, source: String, now: Date) async throws -> EnrolmentStatus
+    /// Whether `credentialHash` belongs to a held (conflicting) request for the cluster's name.
+    func isHeld(cluster name: String, credentialHash: String) async throws -> Bool
     func cluster(named name: String) async throws -> ManagedCluster?
     func clusters() async throws -> [ManagedCluster]
     /// What authenticates a cluster's agent: its enrolment credential, its key, its certificate.

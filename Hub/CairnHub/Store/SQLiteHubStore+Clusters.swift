@@ -3,7 +3,7 @@ import Foundation
 import GRDB
 
 extension SQLiteHubStore {
-    public func enrol(_ request: EnrolRequest, keyHash: String, tokenID: String, tokenSecretHash: String, now: Date) async throws -> EnrolmentStatus {
+    public func enrol(_ request: EnrolRequest, keyHash: String, tokenID: String, tokenSecretHash: String, source: String, now: Date) async throws -> EnrolmentStatus {
         try await pool.write { db in
             guard let token = try Row.fetchOne(db, sql: "SELECT * FROM enrolment_tokens WHERE id = ?", arguments: [tokenID]),
                 Secrets.constantTimeEqual(token["secret_hash"], tokenSecretHash)
@@ -15,14 +15,36 @@ extension SQLiteHubStore {
             }
             if let existing = try Row.fetchOne(db, sql: "SELECT * FROM clusters WHERE name = ?", arguments: [request.clusterName]) {
                 // The same agent asking again (it restarted before it saw the answer) gets the same answer.
-                guard Secrets.constantTimeEqual(existing["credential_hash"], request.credentialHash),
+                if Secrets.constantTimeEqual(existing["credential_hash"], request.credentialHash),
                     Secrets.constantTimeEqual(existing["key_hash"], keyHash)
-                else {
-                    throw CairnError(
-                        .conflict, "cluster \(request.clusterName) is already enrolled with another identity",
-                        field: "clusterName")
+                {
+                    return EnrolmentStatus(clusterName: request.clusterName, state: EnrolmentState(rawValue: existing["enrolment"]) ?? .pending)
                 }
-                return EnrolmentStatus(clusterName: request.clusterName, state: EnrolmentState(rawValue: existing["enrolment"]) ?? .pending)
+                // Someone else wants this name: hold the request, flag the cluster, change nothing else.
+                let held = EnrolmentStatus(
+                    clusterName: request.clusterName, state: .pending,
+                    message: "held: cluster \(request.clusterName) is enrolled with another key; an administrator has been alerted")
+                if try Bool.fetchOne(
+                    db, sql: "SELECT 1 FROM enrolment_conflicts WHERE cluster = ? AND credential_hash = ?",
+                    arguments: [request.clusterName, request.credentialHash]) == true
+                {
+                    return held
+                }
+                if let maxUses = parsed.maxUses, parsed.uses >= maxUses {
+                    throw CairnError(.tokenRejected, "enrolment token \(tokenID) has been used \(parsed.uses) of \(maxUses) times", field: "token")
+                }
+                try db.execute(sql: "UPDATE enrolment_tokens SET uses = uses + 1 WHERE id = ?", arguments: [tokenID])
+                try db.execute(
+                    sql: "INSERT INTO enrolment_conflicts (cluster, credential_hash, key_hash, source, time) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [request.clusterName, request.credentialHash, keyHash, source, now.timeIntervalSince1970])
+                var cluster = try Self.cluster(from: existing)
+                cluster.status.conditions.set(Condition(
+                    type: "EnrolmentConflict", status: Condition.true, reason: "NameClaimedByAnotherKey",
+                    message: "an agent at \(source) with a valid token (\(tokenID)) asked for this name with another key at \(RFC3339.string(from: now)); it is held pending",
+                    lastTransitionTime: now))
+                try db.execute(
+                    sql: "UPDATE clusters SET conditions = ? WHERE name = ?", arguments: [try Self.json(cluster.status.conditions), request.clusterName])
+                return held
             }
             if let maxUses = parsed.maxUses, parsed.uses >= maxUses {
                 throw CairnError(.tokenRejected, "enrolment token \(tokenID) has been used \(parsed.uses) of \(maxUses) times", field: "token")
@@ -77,6 +99,13 @@ extension SQLiteHubStore {
         try await pool.write { db in
             try db.execute(sql: "UPDATE clusters SET certificate = ? WHERE name = ?", arguments: [pem, name])
             guard db.changesCount > 0 else { throw CairnError(.notFound, "cluster \(name) not found", field: "cluster") }
+        }
+    }
+
+    public func isHeld(cluster name: String, credentialHash: String) async throws -> Bool {
+        try await pool.read { db in
+            try Bool.fetchOne(
+                db, sql: "SELECT 1 FROM enrolment_conflicts WHERE cluster = ? AND credential_hash = ?", arguments: [name, credentialHash]) == true
         }
     }
 

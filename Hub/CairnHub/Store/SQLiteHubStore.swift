@@ -68,6 +68,15 @@ public struct SQLiteHubStore: HubStore {
                         action TEXT NOT NULL, status INTEGER NOT NULL, result TEXT NOT NULL);
                     """)
         }
+        migrator.registerMigration("v4: held enrolment conflicts") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE enrolment_conflicts (
+                        cluster TEXT NOT NULL REFERENCES clusters(name) ON DELETE CASCADE,
+                        credential_hash TEXT NOT NULL, key_hash TEXT NOT NULL, source TEXT NOT NULL, time REAL NOT NULL,
+                        PRIMARY KEY (cluster, credential_hash));
+                    """)
+        }
         return migrator
     }
 
