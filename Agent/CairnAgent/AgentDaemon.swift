@@ -156,6 +156,7 @@ public final class AgentDaemon: Service, @unchecked Sendable {
                     identity.enrolment = status.state
                     identity.certificatePEM = status.certificate
                     identity.signingKey = status.signingKey ?? identity.signingKey
+                    if let bundle = status.caBundle, (try? TrustMaterial.certificates(pem: bundle)) != nil { identity.caPEM = bundle }
                     try cache.saveIdentity(identity)
                     logger.info("enrolment changed", metadata: ["cluster.name": .string(identity.clusterName), "cluster.enrolment": .string(status.state.rawValue)])
                 }
@@ -332,6 +333,11 @@ public final class AgentDaemon: Service, @unchecked Sendable {
         }
         guard let issued = answer.certificate else { return }
         identity.certificatePEM = issued
+        // The bundle comes over a connection the pinned CA already verified: during a CA rotation it carries the
+        // successor, so the site keeps trusting the hub when the new CA takes over.
+        if let bundle = answer.caBundle, bundle != identity.caPEM, (try? TrustMaterial.certificates(pem: bundle)) != nil {
+            identity.caPEM = bundle
+        }
         try cache.saveIdentity(identity)
         try useClient(for: identity, key: key)
         await renewed.fire()

@@ -30,6 +30,8 @@ public struct EnrolmentStatus: Codable, Sendable, Equatable {
     public var certificate: String?
     /// Once accepted: the hub's bundle-signing public key (Ed25519, base64).
     public var signingKey: String?
+    /// Once accepted: every CA the site should trust (PEM); during a CA rotation, the old and the new.
+    public var caBundle: String?
 
     public init(clusterName: String, state: EnrolmentState, message: String? = nil, certificate: String? = nil, signingKey: String? = nil) {
         self.clusterName = clusterName

@@ -7,7 +7,7 @@ import Logging
 @main
 struct CairnHubCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "cairn-hub", abstract: "The Cairn hub: holds what should run where.", subcommands: [Serve.self, AdminTokenCommand.self])
+        commandName: "cairn-hub", abstract: "The Cairn hub: holds what should run where.", subcommands: [Serve.self, AdminTokenCommand.self, CACommand.self])
 }
 
 struct Serve: AsyncParsableCommand {
@@ -64,5 +64,18 @@ struct AdminTokenCommand: AsyncParsableCommand {
             let token = try await HubServer.createAdminToken(stateDirectory: stateDir, role: role)
             print(token)
         }
+    }
+}
+
+struct CACommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ca",
+        abstract: "Rotate the hub's CA: stage a successor, activate it, retire the old one (each applies at the next restart).")
+    @Argument(help: "stage, activate or retire.") var step: String
+    @Option(help: "The hub's state directory.") var stateDir: String
+
+    func run() async throws {
+        guard let step = CARotation.Step(rawValue: step) else { throw ValidationError("the step must be stage, activate or retire") }
+        print(try CARotation.run(step, pkiDirectory: HubConfiguration(stateDirectory: stateDir).pkiDirectory))
     }
 }

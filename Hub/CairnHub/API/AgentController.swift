@@ -54,8 +54,9 @@ struct AgentController: Sendable {
                 certificate = try TrustMaterial.pem([issued])
                 try await store.storeCertificate(cluster: cluster, pem: certificate!)
             }
-            return try Response.json(
-                EnrolmentStatus(clusterName: cluster, state: .accepted, certificate: certificate, signingKey: pki.signingPublicKey))
+            var answer = EnrolmentStatus(clusterName: cluster, state: .accepted, certificate: certificate, signingKey: pki.signingPublicKey)
+            answer.caBundle = pki.caPEM
+            return try Response.json(answer)
         }
         group.get("ca") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/x-pem-file"], body: .init(byteBuffer: ByteBuffer(string: pki.caPEM)))
@@ -86,7 +87,9 @@ struct AgentController: Sendable {
             ])
             try await store.renewCertificate(cluster: cluster, keyHash: TrustMaterial.keyHash(csr.publicKey), csr: ask.csr, pem: issued)
             context.logger.info("certificate renewed", metadata: ["cluster.name": .string(cluster)])
-            return try Response.json(EnrolmentStatus(clusterName: cluster, state: .accepted, certificate: issued, signingKey: pki.signingPublicKey))
+            var answer = EnrolmentStatus(clusterName: cluster, state: .accepted, certificate: issued, signingKey: pki.signingPublicKey)
+            answer.caBundle = pki.caPEM
+            return try Response.json(answer)
         }
         group.post("agent/clusters/:name/heartbeat") { request, context in
             let cluster = try await auth.requireCluster(context, acting: try request.pathParameter("name", context: context))

@@ -10,6 +10,9 @@ import X509
 /// directory (keys 0600), loaded afterwards; the serving certificate is reissued at each start for the names given.
 public struct HubPKI: Sendable {
     public let caCertificate: Certificate
+    /// Every CA whose client certificates are accepted and which agents should trust: the active one first, then a
+    /// staged successor or a predecessor being retired.
+    public let trustedCertificates: [Certificate]
     public let servingCertificate: Certificate
     // Keys are kept serialised: swift-crypto's key types are not Sendable on every version we may resolve.
     private let caKeyPEM: String
@@ -20,7 +23,8 @@ public struct HubPKI: Sendable {
     var signingKey: Curve25519.Signing.PrivateKey { get throws { try Curve25519.Signing.PrivateKey(rawRepresentation: signingKeyBytes) } }
 
     public var fingerprint: String { (try? TrustMaterial.fingerprint(caCertificate)) ?? "" }
-    public var caPEM: String { (try? TrustMaterial.pem([caCertificate])) ?? "" }
+    /// The trust bundle, as served at /api/v1/ca and handed to agents at enrolment and renewal.
+    public var caPEM: String { (try? TrustMaterial.pem(trustedCertificates)) ?? "" }
     /// The bundle-signing public key, base64, as agents receive it at enrolment.
     public var signingPublicKey: String {
         ((try? signingKey)?.publicKey.rawRepresentation.base64EncodedString()) ?? ""
@@ -35,20 +39,13 @@ public struct HubPKI: Sendable {
             caKey = try P256.Signing.PrivateKey(pemRepresentation: try String(contentsOfFile: path("ca.key"), encoding: .utf8))
             caCertificate = try TrustMaterial.certificates(pem: try String(contentsOfFile: path("ca.pem"), encoding: .utf8))[0]
         } else {
-            caKey = P256.Signing.PrivateKey()
-            let name = try DistinguishedName { OrganizationName("Cairn"); CommonName("Cairn hub CA") }
-            caCertificate = try Certificate(
-                version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: .init(caKey.publicKey),
-                notValidBefore: now.addingTimeInterval(-300), notValidAfter: now.addingTimeInterval(10 * 365 * 86_400),
-                issuer: name, subject: name, signatureAlgorithm: .ecdsaWithSHA256,
-                extensions: try Certificate.Extensions {
-                    Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0))
-                    Critical(KeyUsage(keyCertSign: true, cRLSign: true))
-                    SubjectKeyIdentifier(hash: .init(caKey.publicKey))
-                },
-                issuerPrivateKey: .init(caKey))
+            (caKey, caCertificate) = try makeCA(name: "Cairn hub CA", now: now)
             try write(caKey.pemRepresentation, to: path("ca.key"), mode: 0o600)
             try write(try TrustMaterial.pem([caCertificate]), to: path("ca.pem"), mode: 0o644)
+        }
+        var trusted = [caCertificate]
+        if let bundle = try? String(contentsOfFile: path("trust.pem"), encoding: .utf8) {
+            trusted = try TrustMaterial.certificates(pem: bundle)
         }
         let signingKey: Curve25519.Signing.PrivateKey
         if let stored = try? String(contentsOfFile: path("bundle-signing.key"), encoding: .utf8),
@@ -73,8 +70,24 @@ public struct HubPKI: Sendable {
             },
             issuerPrivateKey: .init(caKey))
         return HubPKI(
-            caCertificate: caCertificate, servingCertificate: servingCertificate, caKeyPEM: caKey.pemRepresentation,
+            caCertificate: caCertificate, trustedCertificates: trusted, servingCertificate: servingCertificate, caKeyPEM: caKey.pemRepresentation,
             servingKeyPEM: servingKey.pemRepresentation, signingKeyBytes: signingKey.rawRepresentation)
+    }
+
+    static func makeCA(name: String, now: Date) throws -> (P256.Signing.PrivateKey, Certificate) {
+        let key = P256.Signing.PrivateKey()
+        let subject = try DistinguishedName { OrganizationName("Cairn"); CommonName(name) }
+        let certificate = try Certificate(
+            version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: .init(key.publicKey),
+            notValidBefore: now.addingTimeInterval(-300), notValidAfter: now.addingTimeInterval(10 * 365 * 86_400),
+            issuer: subject, subject: subject, signatureAlgorithm: .ecdsaWithSHA256,
+            extensions: try Certificate.Extensions {
+                Critical(BasicConstraints.isCertificateAuthority(maxPathLength: 0))
+                Critical(KeyUsage(keyCertSign: true, cRLSign: true))
+                SubjectKeyIdentifier(hash: .init(key.publicKey))
+            },
+            issuerPrivateKey: .init(key))
+        return (key, certificate)
     }
 
     /// DNS names and IP addresses for the serving certificate; an entry that parses as an IP address is one.
@@ -137,8 +150,11 @@ public struct HubPKI: Sendable {
             certificateChain: try TrustMaterial.nioCertificates([servingCertificate, caCertificate]).map { .certificate($0) },
             privateKey: .privateKey(try NIOSSLPrivateKey(bytes: Array(servingKeyPEM.utf8), format: .pem)))
         configuration.minimumTLSVersion = .tlsv12
+        // Waiting for a peer's close_notify protects nothing HTTP does not frame itself; with thousands of agents
+        // connected, the default five seconds would hold every hub shutdown.
+        configuration.shutdownTimeout = .milliseconds(250)
         configuration.certificateVerification = .optionalVerification
-        configuration.trustRoots = .certificates(try TrustMaterial.nioCertificates([caCertificate]))
+        configuration.trustRoots = .certificates(try TrustMaterial.nioCertificates(trustedCertificates))
         return configuration
     }
 
