@@ -21,6 +21,13 @@ public final class AgentDaemon: Service, @unchecked Sendable {
     private var pendingApply = Set<String>()
     /// Set when the cache failed verification at start; nothing is applied until a verified full bundle arrives.
     let cacheUntrusted = Mutex<String?>(nil)
+    /// Conditions this site reports about itself with every heartbeat.
+    let siteConditions = Mutex<[Condition]>([])
+
+    func report(_ type: String, _ status: String, _ reason: String, _ message: String) {
+        siteConditions.withLock { $0.set(Condition(type: type, status: status, reason: reason, message: message)) }
+    }
+
     /// The client every loop uses and when its certificate expires; replaced when the certificate is renewed.
     let hub = Mutex<(client: HubClient, expiresAt: Date?)?>(nil)
     private let renewed = Wakeup()
@@ -78,7 +85,10 @@ public final class AgentDaemon: Service, @unchecked Sendable {
                     // Never apply what cannot be verified: hold everything and ask the hub for a full bundle.
                     self.logger.error("cache failed verification; waiting for a full bundle", metadata: ["error.message": .string(problem)])
                     self.cacheUntrusted.withLock { $0 = problem }
+                    self.report(ConditionType.cacheVerified, Condition.false, "CacheFailedVerification", problem)
                     try self.cache.forgetRevision()
+                } else {
+                    self.report(ConditionType.cacheVerified, Condition.true, "CacheVerified", "the cache matches the last signed state")
                 }
                 try self.useClient(for: identity, key: key)
                 try await withThrowingDiscardingTaskGroup { group in
@@ -205,7 +215,10 @@ public final class AgentDaemon: Service, @unchecked Sendable {
                     let (bundle, statement) = try BundleVerifier(codec: codec, identity: identity).verify(
                         bytes: bytes, digest: digest, stateDigest: stateDigest, signature: signature, since: since)
                     let changed = try cache.commit(bundle, statement: statement, signature: signature)
-                    if bundle.isFull { cacheUntrusted.withLock { $0 = nil } }
+                    report(ConditionType.bundleVerified, Condition.true, "BundleVerified", "revision \(bundle.revision) verified and committed")
+                    if bundle.isFull, let problem = cacheUntrusted.withLock({ value in defer { value = nil }; return value }) {
+                        report(ConditionType.cacheVerified, Condition.true, "RestoredFromHub", "replaced by a verified full bundle after: \(problem)")
+                    }
                     logger.debug("bundle committed", metadata: ["bundle.revision": .stringConvertible(bundle.revision), "bundle.works": .stringConvertible(changed.count)])
                     pendingLock.withLock { pendingApply.formUnion(changed) }
                     await reconcileWakeup.fire()
@@ -215,6 +228,11 @@ public final class AgentDaemon: Service, @unchecked Sendable {
                 throw CancellationError()
             } catch is CertificateExpired {
                 await renewed.wait(timeout: .seconds(5))
+            } catch let error as CairnError where error.code == .bundleRejected {
+                // Keep running what was last verified; say so to the hub and try again.
+                logger.error("bundle rejected", metadata: ["error.message": .string(error.message)])
+                report(ConditionType.bundleVerified, Condition.false, "BundleRejected", error.message)
+                try await Task.sleep(for: backoff.next())
             } catch {
                 logger.warning("bundle pull failed", metadata: ["error.message": .string("\(error)")])
                 try await Task.sleep(for: backoff.next())
@@ -291,7 +309,8 @@ public final class AgentDaemon: Service, @unchecked Sendable {
                 let claims = try await adapter.claims()
                 var all = claims.claims
                 all.append(ClusterClaim(name: "agent.version", value: CairnVersion.current))
-                let answer = try await currentHub.heartbeat(Heartbeat(claims: all, allocatable: claims.allocatable), identity: identity)
+                let answer = try await currentHub.heartbeat(
+                    Heartbeat(claims: all, allocatable: claims.allocatable, conditions: siteConditions.withLock { $0 }), identity: identity)
                 interval = max(0.1, answer.intervalSeconds)
                 waiting.reset()
             } catch is CancellationError {

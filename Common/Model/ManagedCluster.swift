@@ -71,4 +71,10 @@ public enum ConditionType {
     public static let applied = "Applied"
     public static let degraded = "Degraded"
     public static let statusFeedbackSynced = "StatusFeedbackSynced"
+    /// Reported by the agent: the last bundle it received passed verification.
+    public static let bundleVerified = "BundleVerified"
+    /// Reported by the agent: its cache passed verification at start (or was restored from a full bundle).
+    public static let cacheVerified = "CacheVerified"
+    /// Conditions a site may set on its own cluster; everything else is the hub's.
+    public static let reportedBySite: Set<String> = [bundleVerified, cacheVerified]
 }

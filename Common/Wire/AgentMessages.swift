@@ -68,9 +68,12 @@ public struct StatusReport: Codable, Sendable {
 public struct Heartbeat: Codable, Sendable {
     public var claims: [ClusterClaim]
     public var allocatable: [String: String]
-    public init(claims: [ClusterClaim], allocatable: [String: String]) {
+    /// What the site reports about itself (BundleVerified, CacheVerified), merged into the cluster's conditions.
+    public var conditions: [Condition]?
+    public init(claims: [ClusterClaim], allocatable: [String: String], conditions: [Condition]? = nil) {
         self.claims = claims
         self.allocatable = allocatable
+        self.conditions = conditions
     }
 }
 

@@ -55,6 +55,9 @@ import Testing
         #expect(try await status(hub, .POST, "/api/v1/agent/clusters/c2/status", tls: asC1, body: forged) == 403)
         #expect(try await status(hub, .POST, "/api/v1/agent/clusters/c2/heartbeat", tls: asC1, body: #"{"claims":[],"allocatable":{}}"#) == 403)
         #expect(try await hub.admin { try await $0.work("db", cluster: "c2") } == before)
+        // A site reports its own verification conditions, never the hub's.
+        let spoof = #"{"claims":[],"allocatable":{},"conditions":[{"type":"Available","status":"True","reason":"x","message":"","lastTransitionTime":"2026-01-01T00:00:00Z"}]}"#
+        #expect(try await status(hub, .POST, "/api/v1/agent/clusters/c1/heartbeat", tls: asC1, body: spoof) == 400)
         try await c1.stop()
         try await c2.stop()
         try await hub.stop()
@@ -163,6 +166,10 @@ import Testing
         try await Task.sleep(for: .milliseconds(500))
         #expect(try await restarted.object("ConfigMap", "evil", namespace: "default", apiVersion: "v1") == nil)
         #expect(try await restarted.object("ConfigMap", "real", namespace: "default", apiVersion: "v1") != nil)
+        // The site told the hub what happened.
+        try await eventually("the hub to see the cache was restored") {
+            try await hub.admin { try await $0.cluster("c1") }.status.conditions[type: ConditionType.cacheVerified]?.reason == "RestoredFromHub"
+        }
         try await restarted.stop()
         try await hub.stop()
     }

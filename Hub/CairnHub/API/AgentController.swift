@@ -95,6 +95,16 @@ struct AgentController: Sendable {
             let cluster = try await auth.requireCluster(context, acting: try request.pathParameter("name", context: context))
             let heartbeat = try await request.decode(Heartbeat.self, context: context, what: "heartbeat")
             try Self.validate(claims: heartbeat.claims)
+            for (index, condition) in (heartbeat.conditions ?? []).enumerated() {
+                guard ConditionType.reportedBySite.contains(condition.type) else {
+                    throw CairnError(.invalid, "conditions[\(index)].type '\(condition.type)' is not one a site may report", field: "conditions[\(index)].type")
+                }
+                guard condition.message.utf8.count <= 1024, condition.reason.utf8.count <= 128,
+                    [Condition.true, Condition.false, Condition.unknown].contains(condition.status)
+                else {
+                    throw CairnError(.invalid, "conditions[\(index)] has a bad status, or a reason or message too long", field: "conditions[\(index)]")
+                }
+            }
             try await store.recordHeartbeat(cluster: cluster, heartbeat: heartbeat, now: Date())
             return try Response.json(HeartbeatResponse(intervalSeconds: configuration.heartbeatInterval))
         }

@@ -172,6 +172,9 @@ extension SQLiteHubStore {
             var cluster = try Self.requireCluster(db, name)
             cluster.status.conditions.set(Condition(type: ConditionType.joined, status: Condition.true, reason: "AgentConnected", message: "the agent holds an accepted credential", lastTransitionTime: now))
             cluster.status.conditions.set(Condition(type: ConditionType.available, status: Condition.true, reason: "HeartbeatReceived", message: "the agent's lease is current", lastTransitionTime: now))
+            for condition in heartbeat.conditions ?? [] where ConditionType.reportedBySite.contains(condition.type) {
+                cluster.status.conditions.set(condition)
+            }
             try db.execute(
                 sql: "UPDATE clusters SET conditions = ?, claims = ?, allocatable = ?, last_heartbeat = ? WHERE name = ?",
                 arguments: [
