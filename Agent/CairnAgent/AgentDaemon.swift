@@ -16,7 +16,7 @@ public final class AgentDaemon: Service, @unchecked Sendable {
     let codec: BundleCodec
     let reconciler: Reconciler
     private let reconcileWakeup = Wakeup()
-    private let statusWakeup = Wakeup()
+    let statusWakeup = Wakeup()
     private let pendingLock = NSLock()
     private var pendingApply = Set<String>()
     /// Set when the cache failed verification at start; nothing is applied until a verified full bundle arrives.
@@ -30,7 +30,7 @@ public final class AgentDaemon: Service, @unchecked Sendable {
 
     /// The client every loop uses and when its certificate expires; replaced when the certificate is renewed.
     let hub = Mutex<(client: HubClient, expiresAt: Date?)?>(nil)
-    private let renewed = Wakeup()
+    let renewed = Wakeup()
 
     /// The hub client, as long as its certificate is valid: a lapsed certificate is never offered (the TLS
     /// handshake would only fail, slowly, inside the HTTP client's connection retries).
@@ -105,101 +105,6 @@ public final class AgentDaemon: Service, @unchecked Sendable {
             throw error
         }
         try? await http.shutdown()
-    }
-
-    // MARK: Enrolment
-
-    /// The accepted identity: from the cache when there is one, otherwise by enrolling and waiting for approval.
-    func enrolled(key: AgentKey) async throws -> AgentIdentity {
-        var identity = try cache.identity()
-        if let cached = identity, let pinned = configuration.caFingerprint, cached.caFingerprint != pinned.lowercased() {
-            throw CairnError(
-                .forbidden, "the cache trusts the hub CA \(cached.caFingerprint), not the configured \(pinned); refusing to start",
-                field: "ca-fingerprint")
-        }
-        if identity == nil {
-            guard let hubURL = configuration.hubURL, let name = configuration.clusterName else {
-                throw CairnError(.invalid, "this agent has not enrolled yet: --hub and --name are required", field: "hub")
-            }
-            guard let fingerprint = configuration.caFingerprint else {
-                throw CairnError(
-                    .invalid, "this agent has not enrolled yet: --ca-fingerprint is required (cairnctl token create prints it)",
-                    field: "ca-fingerprint")
-            }
-            try Names.validateLabel(name, field: "name")
-            try Names.validateLabels(configuration.labels, field: "label")
-            let caPEM = try await retrying("fetching the hub CA") {
-                try await HubClient.pinnedCA(http: self.http, baseURL: hubURL, fingerprint: fingerprint)
-            }
-            // Saved before the hub hears of it: a crash after the hub accepts must not lose the secret.
-            identity = AgentIdentity(hubURL: hubURL, clusterName: name, labels: configuration.labels, caPEM: caPEM, caFingerprint: fingerprint.lowercased())
-            try cache.saveIdentity(identity!)
-        }
-        guard var identity else { throw CancellationError() }
-        if identity.enrolment == .accepted, identity.certificatePEM != nil { return identity }
-        let hub = HubClient(http: http, baseURL: identity.hubURL, tls: try identity.tls(key: key))
-        var backoff = Backoff(initial: configuration.backoffInitial, maximum: min(configuration.backoffMax, 5))
-        var sentEnrolment = false
-        while true {
-            do {
-                let status: EnrolmentStatus
-                if !sentEnrolment {
-                    guard let token = configuration.token else {
-                        throw CairnError(.invalid, "this agent has not enrolled yet: --token is required", field: "token")
-                    }
-                    let claims = try await adapter.claims()
-                    let request = EnrolRequest(
-                        token: token, clusterName: identity.clusterName, labels: identity.labels, credentialHash: identity.credentialHash,
-                        csr: try key.csr(cluster: identity.clusterName), claims: claims.claims)
-                    do {
-                        status = try await hub.enrol(request)
-                    } catch let error as HubError where error.status == 401 || error.status == 409 {
-                        // A used-up token may have been spent by our own earlier attempt: ask with the credential.
-                        if let known = try? await hub.enrolment(identity) { status = known } else { throw error }
-                    }
-                    sentEnrolment = true
-                } else {
-                    status = try await hub.enrolment(identity)
-                }
-                try cache.recordContact()
-                if status.state != identity.enrolment || status.certificate != identity.certificatePEM {
-                    identity.enrolment = status.state
-                    identity.certificatePEM = status.certificate
-                    identity.signingKey = status.signingKey ?? identity.signingKey
-                    if let bundle = status.caBundle, (try? TrustMaterial.certificates(pem: bundle)) != nil { identity.caPEM = bundle }
-                    try cache.saveIdentity(identity)
-                    logger.info("enrolment changed", metadata: ["cluster.name": .string(identity.clusterName), "cluster.enrolment": .string(status.state.rawValue)])
-                }
-                if status.state == .accepted, identity.certificatePEM != nil, identity.signingKey != nil { return identity }
-            } catch let error as HubError where error.status == 400 || (error.status == 401 && !sentEnrolment) {
-                logger.error("enrolment refused", metadata: ["error.message": .string(error.error.message)])
-                throw error
-            } catch let error as CairnError {
-                throw error
-            } catch is CancellationError {
-                throw CancellationError()
-            } catch {
-                logger.warning("hub not reachable for enrolment", metadata: ["error.message": .string("\(error)")])
-            }
-            try await Task.sleep(for: backoff.next())
-        }
-    }
-
-    /// Retries a network step with backoff until it succeeds; a `CairnError` (a refusal) ends it.
-    func retrying<T: Sendable>(_ what: String, _ body: @Sendable () async throws -> T) async throws -> T {
-        var backoff = Backoff(initial: configuration.backoffInitial, maximum: min(configuration.backoffMax, 5))
-        while true {
-            do {
-                return try await body()
-            } catch let error as CairnError {
-                throw error
-            } catch is CancellationError {
-                throw CancellationError()
-            } catch {
-                logger.warning("hub not reachable", metadata: ["step": .string(what), "error.message": .string("\(error)")])
-            }
-            try await Task.sleep(for: backoff.next())
-        }
     }
 
     // MARK: Loops
@@ -327,41 +232,6 @@ public final class AgentDaemon: Service, @unchecked Sendable {
             }
             try await Task.sleep(for: .seconds(interval))
         }
-    }
-
-    /// Renews the client certificate over mTLS two thirds into its lifetime. Once it has expired, the site can
-    /// only get a new one after an administrator runs `cairnctl cluster approve --renew`; until then it keeps
-    /// running what it has.
-    func renewIfDue(_ identity: inout AgentIdentity, key: AgentKey) async throws {
-        guard let window = identity.certificateWindow else { return }
-        let now = configuration.clock()
-        let answer: EnrolmentStatus
-        if now >= window.expiresAt {
-            let anonymous = HubClient(http: http, baseURL: identity.hubURL, tls: try identity.anonymousTLS())
-            answer = try await anonymous.enrolment(identity)
-            guard let issued = answer.certificate, issued != identity.certificatePEM else {
-                logger.error(
-                    "client certificate expired; an administrator must run: cairnctl cluster approve --renew",
-                    metadata: ["cluster.name": .string(identity.clusterName)])
-                return
-            }
-        } else if now >= window.renewAt {
-            answer = try await currentHub.renew(RenewRequest(csr: try key.csr(cluster: identity.clusterName)), identity: identity)
-        } else {
-            return
-        }
-        guard let issued = answer.certificate else { return }
-        identity.certificatePEM = issued
-        // The bundle comes over a connection the pinned CA already verified: during a CA rotation it carries the
-        // successor, so the site keeps trusting the hub when the new CA takes over.
-        if let bundle = answer.caBundle, bundle != identity.caPEM, (try? TrustMaterial.certificates(pem: bundle)) != nil {
-            identity.caPEM = bundle
-        }
-        try cache.saveIdentity(identity)
-        try useClient(for: identity, key: key)
-        await renewed.fire()
-        await statusWakeup.fire()
-        logger.info("client certificate renewed", metadata: ["cluster.name": .string(identity.clusterName)])
     }
 }
 

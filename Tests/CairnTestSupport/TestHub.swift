@@ -60,6 +60,13 @@ public final class TestHub: Sendable {
         try await AdminClient.with(hub: url, token: token, trust: .caFile(caPath), body)
     }
 
+    /// Waits until the cluster's agent has joined (its first heartbeat with an accepted certificate).
+    public func waitJoined(_ name: String, timeout: Double = 10) async throws {
+        try await eventually("\(name) to join", timeout: timeout) {
+            try await admin { try await $0.cluster(name) }.status.conditions.isTrue(ConditionType.joined)
+        }
+    }
+
     /// Creates an enrolment token and returns its secret form.
     public func token(autoApprove: Bool = false, labels: [String: String] = [:], uses: Int? = nil, ttl: Double? = nil) async throws -> String {
         try await admin { try await $0.createToken(TokenRequest(autoApprove: autoApprove, labels: labels, ttlSeconds: ttl, maxUses: uses)) }.token!

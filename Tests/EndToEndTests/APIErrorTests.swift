@@ -35,7 +35,7 @@ import Testing
         let hub = try await TestHub(stateDirectory: directory.appending("hub"))
         let token = try await hub.token(autoApprove: true)
         let agent = try TestAgent(stateDirectory: directory.appending("c1"), hub: hub, token: token, name: "c1")
-        try await eventually("c1 to join") { try await hub.admin { try await $0.cluster("c1") }.status.conditions.isTrue(ConditionType.joined) }
+        try await hub.waitJoined("c1")
         let revision = try await hub.store.revision(cluster: "c1")
         let admin = hub.adminToken
         func manifestWork(_ manifests: String) -> [UInt8] {

@@ -22,7 +22,7 @@ import Testing
         let clock: @Sendable () -> Date = { Date().addingTimeInterval(jump.withLock { $0 }) }
         let agents = try ["c1", "c2"].map { try TestAgent(stateDirectory: directory.appending($0), hub: hub, token: token, name: $0, clock: clock) }
         for name in ["c1", "c2"] {
-            try await eventually("\(name) to join") { try await hub.admin { try await $0.cluster(name) }.status.conditions.isTrue(ConditionType.joined) }
+            try await hub.waitJoined(name)
         }
         let firstIdentity = try #require(try agents[0].cache.identity())
         let oldFingerprint = hub.fingerprint

@@ -29,7 +29,7 @@ import Testing
         let hub = try await TestHub(stateDirectory: directory.appending("hub"))
         let token = try await hub.token(autoApprove: true)
         let agent = try TestAgent(stateDirectory: directory.appending("c1"), hub: hub, token: token, name: "c1")
-        try await eventually("c1 to join") { try await hub.admin { try await $0.cluster("c1") }.status.conditions.isTrue(ConditionType.joined) }
+        try await hub.waitJoined("c1")
         let first = ManifestWork(metadata: ObjectMeta(name: "one"), spec: .init(manifests: [["apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": "one", "namespace": "default"]]]))
         _ = try await hub.admin { try await $0.apply(first, cluster: "c1") }
         try await eventually("the first work on the site") { try await agent.object("ConfigMap", "one", namespace: "default", apiVersion: "v1") != nil }

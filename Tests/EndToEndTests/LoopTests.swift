@@ -38,11 +38,11 @@ import Testing
         let c2 = try TestAgent(stateDirectory: directory.appending("c2"), hub: hub, token: auto, name: "c2")
 
         // c2 joins on its own; c1 waits for an administrator.
-        try await eventually("c2 to join") { try await hub.admin { try await $0.cluster("c2") }.status.conditions.isTrue(ConditionType.joined) }
+        try await hub.waitJoined("c2")
         #expect(try await hub.admin { try await $0.cluster("c2") }.metadata.labels?["platform"] == "kubernetes")
         #expect(try await hub.admin { try await $0.cluster("c1") }.status.enrolment == .pending)
         _ = try await hub.admin { try await $0.approve("c1") }
-        try await eventually("c1 to join") { try await hub.admin { try await $0.cluster("c1") }.status.conditions.isTrue(ConditionType.joined) }
+        try await hub.waitJoined("c1")
         #expect(try await hub.admin { try await $0.cluster("c1") }.status.clusterClaims.contains(ClusterClaim(name: "platform", value: "kubernetes")))
 
         // A work for c1 lands on c1 and never on c2.
@@ -75,7 +75,7 @@ import Testing
         let hub = try await TestHub(stateDirectory: directory.appending("hub"))
         let token = try await hub.token(autoApprove: true, uses: 1)
         let first = try TestAgent(stateDirectory: directory.appending("c1"), hub: hub, token: token, name: "c1")
-        try await eventually("c1 to join") { try await hub.admin { try await $0.cluster("c1") }.status.conditions.isTrue(ConditionType.joined) }
+        try await hub.waitJoined("c1")
         _ = try await hub.admin { try await $0.apply(try serviceWork(), cluster: "c1") }
         try await eventually("Available") { available(try await hub.admin { try await $0.work("shop", cluster: "c1") }) }
         let uid = try await first.object("Deployment", "frontend", namespace: "shop")?["metadata"]?["uid"]
@@ -100,7 +100,7 @@ import Testing
         let port = hub.port
         let token = try await hub.token(autoApprove: true)
         let agent = try TestAgent(stateDirectory: directory.appending("c1"), hub: hub, token: token, name: "c1")
-        try await eventually("c1 to join") { try await hub.admin { try await $0.cluster("c1") }.status.conditions.isTrue(ConditionType.joined) }
+        try await hub.waitJoined("c1")
         for index in 0..<5 {
             var work = try serviceWork()
             work.metadata.name = "shop-\(index)"

@@ -17,7 +17,7 @@ import Testing
         let token = try await hub.token(autoApprove: true, uses: 1)
         let jump = Mutex<TimeInterval>(0)
         let agent = try TestAgent(stateDirectory: directory.appending("c1"), hub: hub, token: token, name: "c1", clock: { Date().addingTimeInterval(jump.withLock { $0 }) })
-        try await eventually("c1 to join") { try await hub.admin { try await $0.cluster("c1") }.status.conditions.isTrue(ConditionType.joined) }
+        try await hub.waitJoined("c1")
         let first = try agent.cache.identity()?.certificatePEM
         // Two thirds of a day later, as the agent sees it.
         jump.withLock { $0 = 0.7 * 86_400 }
@@ -35,7 +35,7 @@ import Testing
         let hub = try await TestHub(stateDirectory: directory.appending("hub"), certificateLifetime: 5)
         let token = try await hub.token(autoApprove: true, uses: 1)
         let agent = try TestAgent(stateDirectory: directory.appending("c1"), hub: hub, token: token, name: "c1")
-        try await eventually("c1 to join") { try await hub.admin { try await $0.cluster("c1") }.status.conditions.isTrue(ConditionType.joined) }
+        try await hub.waitJoined("c1")
         try await agent.stop()
         let lapsed = try agent.cache.identity()?.certificatePEM
         let expiresAt = try #require(try agent.cache.identity()?.certificateWindow?.expiresAt)

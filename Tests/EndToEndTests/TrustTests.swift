@@ -29,10 +29,6 @@ import Testing
         }
     }
 
-    func joined(_ hub: TestHub, _ name: String) async throws {
-        try await eventually("\(name) to join") { try await hub.admin { try await $0.cluster(name) }.status.conditions.isTrue(ConditionType.joined) }
-    }
-
     @Test func `one cluster's certificate can neither read another's bundle nor write its status`() async throws {
         let directory = try TemporaryDirectory("trust-isolation")
         defer { directory.remove() }
@@ -40,8 +36,8 @@ import Testing
         let token = try await hub.token(autoApprove: true)
         let c1 = try TestAgent(stateDirectory: directory.appending("c1"), hub: hub, token: token, name: "c1")
         let c2 = try TestAgent(stateDirectory: directory.appending("c2"), hub: hub, token: token, name: "c2")
-        try await joined(hub, "c1")
-        try await joined(hub, "c2")
+        try await hub.waitJoined("c1")
+        try await hub.waitJoined("c2")
         let work = ManifestWork(metadata: ObjectMeta(name: "db"), spec: .init(manifests: [["apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": "db", "namespace": "default"]]]))
         _ = try await hub.admin { try await $0.apply(work, cluster: "c2") }
         try await eventually("c2's work Available") {
@@ -69,7 +65,7 @@ import Testing
         let hub = try await TestHub(stateDirectory: directory.appending("hub"))
         let token = try await hub.token(autoApprove: true)
         let agent = try TestAgent(stateDirectory: directory.appending("c1"), hub: hub, token: token, name: "c1")
-        try await joined(hub, "c1")
+        try await hub.waitJoined("c1")
         let asC1 = try agent.clientTLS()
         let anonymous = try TrustMaterial.clientTLS(roots: TrustMaterial.certificates(pem: String(contentsOfFile: hub.caPath, encoding: .utf8)))
         try await agent.stop()
@@ -85,7 +81,7 @@ import Testing
         let short = try await TestHub(stateDirectory: directory.appending("hub-short"), certificateLifetime: 5)
         let shortToken = try await short.token(autoApprove: true)
         let brief = try TestAgent(stateDirectory: directory.appending("c9"), hub: short, token: shortToken, name: "c9")
-        try await joined(short, "c9")
+        try await short.waitJoined("c9")
         let expiring = try brief.clientTLS()
         let expiresAt = try #require(try brief.cache.identity()?.certificateWindow?.expiresAt)
         try await brief.stop()
@@ -116,7 +112,7 @@ import Testing
         _ = try await hub.admin { try await $0.revokeToken(String(revoked.split(separator: ".")[0])) }
         let once = try await hub.token(autoApprove: true, uses: 1)
         let first = try TestAgent(stateDirectory: directory.appending("first"), hub: hub, token: once, name: "first")
-        try await joined(hub, "first")
+        try await hub.waitJoined("first")
         try await Task.sleep(for: .seconds(0.6))
         for (name, token) in [("late", expired), ("revoked", revoked), ("second", once)] {
             let agent = try TestAgent(stateDirectory: directory.appending(name), hub: hub, token: token, name: name)
@@ -146,7 +142,7 @@ import Testing
         let hub = try await TestHub(stateDirectory: directory.appending("hub"))
         let token = try await hub.token(autoApprove: true)
         let agent = try TestAgent(stateDirectory: directory.appending("c1"), hub: hub, token: token, name: "c1")
-        try await joined(hub, "c1")
+        try await hub.waitJoined("c1")
         let real = ManifestWork(metadata: ObjectMeta(name: "real"), spec: .init(manifests: [["apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": "real", "namespace": "default"]]]))
         _ = try await hub.admin { try await $0.apply(real, cluster: "c1") }
         try await eventually("the real work on the site") { try await agent.object("ConfigMap", "real", namespace: "default", apiVersion: "v1") != nil }
@@ -182,7 +178,7 @@ import Testing
         let hub = try await TestHub(stateDirectory: directory.appending("hub"))
         let token = try await hub.token(autoApprove: true)
         let owner = try TestAgent(stateDirectory: directory.appending("owner"), hub: hub, token: token, name: "c1")
-        try await eventually("c1 to join") { try await hub.admin { try await $0.cluster("c1") }.status.conditions.isTrue(ConditionType.joined) }
+        try await hub.waitJoined("c1")
 
         let impostor = try TestAgent(stateDirectory: directory.appending("impostor"), hub: hub, token: token, name: "c1")
         try await eventually("the cluster to be flagged") {
