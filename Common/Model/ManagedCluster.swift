@@ -56,6 +56,13 @@ public struct Taint: Codable, Sendable, Equatable {
     public var value: String?
     public var effect: String
     public var timeAdded: Date?
+
+    public init(key: String, value: String? = nil, effect: String, timeAdded: Date? = nil) {
+        self.key = key
+        self.value = value
+        self.effect = effect
+        self.timeAdded = timeAdded
+    }
 }
 
 public enum CairnAPI {
