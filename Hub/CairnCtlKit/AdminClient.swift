@@ -96,6 +96,25 @@ public struct AdminClient: Sendable {
         try await send(.DELETE, "clusters/\(escape(cluster))/works/\(escape(name))", Optional<String>.none)
     }
 
+    public func applyPlacement(_ placement: Placement) async throws -> Placement {
+        try await send(.PUT, "placements/\(escape(placement.name))", placement)
+    }
+    public func placement(_ name: String) async throws -> Placement { try await get("placements/\(escape(name))", Placement.self) }
+    public func placements() async throws -> [Placement] { try await get("placements", ItemList<Placement>.self).items }
+    public func deletePlacement(_ name: String) async throws {
+        let _: Empty = try await send(.DELETE, "placements/\(escape(name))", Optional<String>.none)
+    }
+    public func events(for object: String?, limit: Int = 100) async throws -> [Event] {
+        let query = object.map { "&for=\($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? $0)" } ?? ""
+        return try await get("events?limit=\(limit)\(query)", ItemList<Event>.self).items
+    }
+    public func taint(_ cluster: String, _ taint: Taint) async throws -> ManagedCluster {
+        try await send(.PUT, "clusters/\(escape(cluster))/taints/\(escape(taint.key))", taint)
+    }
+    public func untaint(_ cluster: String, key: String) async throws -> ManagedCluster {
+        try await send(.DELETE, "clusters/\(escape(cluster))/taints/\(escape(key))", Optional<String>.none)
+    }
+
     public func audit(limit: Int) async throws -> [AuditEntry] { try await get("audit?limit=\(limit)", ItemList<AuditEntry>.self).items }
 
     public func createToken(_ request: TokenRequest) async throws -> EnrolmentToken { try await send(.POST, "tokens", request) }

@@ -5,7 +5,7 @@ import Foundation
 struct ClusterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cluster", abstract: "Managed clusters (edge sites).",
-        subcommands: [List.self, Get.self, Approve.self, Deny.self, Label.self, Unlabel.self, Remove.self])
+        subcommands: [List.self, Get.self, Approve.self, Deny.self, Label.self, Unlabel.self, Taint.self, Untaint.self, Remove.self])
 
     static func table(_ clusters: [ManagedCluster]) -> [[String]] {
         [["NAME", "ENROLMENT", "JOINED", "AVAILABLE", "REVISION", "LABELS", "LAST-HEARTBEAT"]]
@@ -92,6 +92,34 @@ struct ClusterCommand: AsyncParsableCommand {
         func run() async throws {
             let cluster = try await connection.run { try await $0.label(name, LabelPatch(remove: keys)) }
             print("cluster \(cluster.name) labels: \(Printer.labels(cluster.metadata.labels))")
+        }
+    }
+
+    struct Taint: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Taint a cluster: key=value:Effect (NoSelect or NoSelectIfNew).")
+        @OptionGroup var connection: Connection
+        @Argument var name: String
+        @Argument(help: "key=value:Effect, or key:Effect.") var taint: String
+        func run() async throws {
+            guard let colon = taint.lastIndex(of: ":") else {
+                throw CairnError(.invalid, "taint '\(taint)' must be key=value:Effect", field: "taint")
+            }
+            let effect = String(taint[taint.index(after: colon)...])
+            let pair = taint[..<colon].split(separator: "=", maxSplits: 1).map(String.init)
+            let value = CairnCommon.Taint(key: pair[0], value: pair.count > 1 ? pair[1] : nil, effect: effect)
+            let cluster = try await connection.run { try await $0.taint(name, value) }
+            print("cluster \(cluster.name) tainted: \((cluster.spec.taints ?? []).map { "\($0.key)=\($0.value ?? ""):\($0.effect)" }.joined(separator: ", "))")
+        }
+    }
+
+    struct Untaint: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a taint by key.")
+        @OptionGroup var connection: Connection
+        @Argument var name: String
+        @Argument var key: String
+        func run() async throws {
+            _ = try await connection.run { try await $0.untaint(name, key: key) }
+            print("cluster \(name) untainted \(key)")
         }
     }
 

@@ -7,7 +7,10 @@ import Yams
 public struct CtlCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "cairnctl", abstract: "Administer a Cairn hub.",
-        subcommands: [TokenCommand.self, ClusterCommand.self, WorkCommand.self, AuditCommand.self])
+        subcommands: [
+            ApplyCommand.self, TokenCommand.self, ClusterCommand.self, WorkCommand.self, PlacementCommand.self, EventsCommand.self,
+            AuditCommand.self,
+        ])
     public init() {}
 }
 

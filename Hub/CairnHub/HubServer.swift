@@ -12,6 +12,10 @@ public struct HubServer: Sendable {
     public let logger: Logger
     public let bundleCounters = BundleCounters()
     public let pki: HubPKI
+    /// Fired when anything placement decisions depend on changes.
+    public let rescheduled = Wakeup()
+    /// Fired when placement decisions changed.
+    public let decided = Wakeup()
 
     /// Opens (or creates) the state directory and database, and makes sure an admin token exists.
     public init(configuration: HubConfiguration, logger: Logger) async throws {
@@ -65,12 +69,14 @@ public struct HubServer: Sendable {
         router.get("healthz") { _, _ in "ok" }
         let api = router.group("api/v1")
         let auth = Authenticator(store: store)
-        ClusterController(store: store, auth: auth).addRoutes(to: api)
+        ClusterController(store: store, auth: auth, rescheduled: rescheduled).addRoutes(to: api)
+        PlacementRoutes(store: store, auth: auth, rescheduled: rescheduled).addRoutes(to: api)
         WorkController(store: store, auth: auth, limits: WorkLimits()).addRoutes(to: api)
         TokenController(store: store, auth: auth, caFingerprint: pki.fingerprint).addRoutes(to: api)
         AgentController(
             store: store, auth: auth, configuration: configuration, counters: bundleCounters, pki: pki,
-            enrolmentLimiter: RateLimiter(burst: configuration.enrolmentBurst, perSecond: configuration.enrolmentPerSecond)
+            enrolmentLimiter: RateLimiter(burst: configuration.enrolmentBurst, perSecond: configuration.enrolmentPerSecond),
+            rescheduled: rescheduled
         ).addRoutes(to: api)
         api.get("audit") { request, _ in
             _ = try await auth.requireAdmin(request, write: false)
@@ -83,7 +89,9 @@ public struct HubServer: Sendable {
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "cairn-hub"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
-        app.addServices(LeaseMonitor(store: store, configuration: configuration, logger: logger))
+        app.addServices(
+            LeaseMonitor(store: store, configuration: configuration, rescheduled: rescheduled, logger: logger),
+            PlacementController(store: store, signal: rescheduled, decided: decided, logger: logger))
         return app
     }
 }

@@ -12,6 +12,7 @@ struct AgentController: Sendable {
     let counters: BundleCounters
     let pki: HubPKI
     let enrolmentLimiter: RateLimiter
+    let rescheduled: Wakeup
     let codec = BundleCodec()
 
     func addRoutes(to group: RouterGroup<HubRequestContext>) {
@@ -105,7 +106,7 @@ struct AgentController: Sendable {
                     throw CairnError(.invalid, "conditions[\(index)] has a bad status, or a reason or message too long", field: "conditions[\(index)]")
                 }
             }
-            try await store.recordHeartbeat(cluster: cluster, heartbeat: heartbeat, now: Date())
+            if try await store.recordHeartbeat(cluster: cluster, heartbeat: heartbeat, now: Date()) { await rescheduled.fire() }
             return try Response.json(HeartbeatResponse(intervalSeconds: configuration.heartbeatInterval))
         }
     }

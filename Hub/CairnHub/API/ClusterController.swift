@@ -6,6 +6,7 @@ import Hummingbird
 struct ClusterController: Sendable {
     let store: any HubStore
     let auth: Authenticator
+    let rescheduled: Wakeup
 
     func addRoutes(to group: RouterGroup<HubRequestContext>) {
         group.get("clusters") { request, _ in
@@ -25,12 +26,16 @@ struct ClusterController: Sendable {
             let name = try request.pathParameter("name", context: context)
             // --renew: a site whose certificate lapsed gets a new one at its next enrolment poll — never silently.
             if request.uri.queryParameters["renew"] == "true" { try await store.allowReissue(cluster: name) }
-            return try Response.json(try await store.setEnrolment(cluster: name, state: .accepted, now: Date()))
+            let cluster = try await store.setEnrolment(cluster: name, state: .accepted, now: Date())
+            await rescheduled.fire()
+            return try Response.json(cluster)
         }
         group.post("clusters/:name/deny") { request, context in
             _ = try await auth.requireAdmin(request, write: true)
             let name = try request.pathParameter("name", context: context)
-            return try Response.json(try await store.setEnrolment(cluster: name, state: .denied, now: Date()))
+            let cluster = try await store.setEnrolment(cluster: name, state: .denied, now: Date())
+            await rescheduled.fire()
+            return try Response.json(cluster)
         }
         group.patch("clusters/:name/labels") { request, context in
             _ = try await auth.requireAdmin(request, write: true)
@@ -40,12 +45,15 @@ struct ClusterController: Sendable {
             for (index, key) in (patch.remove ?? []).enumerated() {
                 try Names.validateLabelKey(key, field: "remove[\(index)]")
             }
-            return try Response.json(try await store.updateLabels(cluster: name, patch: patch))
+            let cluster = try await store.updateLabels(cluster: name, patch: patch)
+            await rescheduled.fire()
+            return try Response.json(cluster)
         }
         group.delete("clusters/:name") { request, context in
             _ = try await auth.requireAdmin(request, write: true)
             let name = try request.pathParameter("name", context: context)
             try await store.removeCluster(named: name)
+            await rescheduled.fire()
             return Response(status: .noContent)
         }
     }

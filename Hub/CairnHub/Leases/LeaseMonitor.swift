@@ -8,10 +8,12 @@ public struct LeaseMonitor: Service {
     let store: any HubStore
     let configuration: HubConfiguration
     let logger: Logger
+    let rescheduled: Wakeup
 
-    public init(store: any HubStore, configuration: HubConfiguration, logger: Logger) {
+    public init(store: any HubStore, configuration: HubConfiguration, rescheduled: Wakeup, logger: Logger) {
         self.store = store
         self.configuration = configuration
+        self.rescheduled = rescheduled
         self.logger = logger
     }
 
@@ -27,6 +29,7 @@ public struct LeaseMonitor: Service {
                         for name in silent {
                             logger.warning("cluster lease expired", metadata: ["cluster.name": .string(name)])
                         }
+                        if !silent.isEmpty { await rescheduled.fire() }
                         if now.timeIntervalSince(lastCompaction) > 3600 {
                             _ = try await store.compactTombstones(before: now.addingTimeInterval(-configuration.tombstoneRetention))
                             lastCompaction = now

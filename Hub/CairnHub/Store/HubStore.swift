@@ -41,9 +41,27 @@ public protocol HubStore: Sendable {
     func setEnrolment(cluster name: String, state: EnrolmentState, now: Date) async throws -> ManagedCluster
     func updateLabels(cluster name: String, patch: LabelPatch) async throws -> ManagedCluster
     func removeCluster(named name: String) async throws
-    func recordHeartbeat(cluster name: String, heartbeat: Heartbeat, now: Date) async throws
+    /// Records a lease; true when something placement decisions depend on changed (claims, capacity, availability).
+    @discardableResult
+    func recordHeartbeat(cluster name: String, heartbeat: Heartbeat, now: Date) async throws -> Bool
     /// Sets Available=Unknown on accepted clusters silent since `before`; returns their names.
     func markSilentClusters(before: Date, now: Date) async throws -> [String]
+
+    /// Sets or clears an administrator's taint (key, value, effect).
+    func setTaint(cluster name: String, taint: Taint?, key: String, now: Date) async throws -> ManagedCluster
+
+    // Placements
+    func applyPlacement(_ placement: Placement, now: Date) async throws -> Placement
+    func placement(named name: String) async throws -> Placement?
+    func placements() async throws -> [Placement]
+    func deletePlacement(named name: String) async throws
+    /// Stores a placement's decisions; returns true, and records an event, when they changed.
+    func setDecisions(placement name: String, status: Placement.Status, now: Date) async throws -> Bool
+
+    // Events
+    func recordEvent(_ event: Event) async throws
+    /// Newest first; `object` like `Placement/web` narrows them.
+    func events(object: String?, limit: Int) async throws -> [Event]
 
     // Works
     /// Creates or updates a work; the generation and the cluster's revision move only when the spec changed.

@@ -167,9 +167,12 @@ extension SQLiteHubStore {
         await changes.publish(name)
     }
 
-    public func recordHeartbeat(cluster name: String, heartbeat: Heartbeat, now: Date) async throws {
+    @discardableResult
+    public func recordHeartbeat(cluster name: String, heartbeat: Heartbeat, now: Date) async throws -> Bool {
         try await pool.write { db in
             var cluster = try Self.requireCluster(db, name)
+            let relevant = cluster.status.clusterClaims != heartbeat.claims || cluster.status.allocatable != heartbeat.allocatable
+                || cluster.status.conditions[type: ConditionType.available]?.status != Condition.true
             cluster.status.conditions.set(Condition(type: ConditionType.joined, status: Condition.true, reason: "AgentConnected", message: "the agent holds an accepted credential", lastTransitionTime: now))
             cluster.status.conditions.set(Condition(type: ConditionType.available, status: Condition.true, reason: "HeartbeatReceived", message: "the agent's lease is current", lastTransitionTime: now))
             for condition in heartbeat.conditions ?? [] where ConditionType.reportedBySite.contains(condition.type) {
@@ -181,6 +184,7 @@ extension SQLiteHubStore {
                     try Self.json(cluster.status.conditions), try Self.json(heartbeat.claims), try Self.json(heartbeat.allocatable),
                     now.timeIntervalSince1970, name,
                 ])
+            return relevant
         }
     }
 

@@ -77,6 +77,18 @@ public struct SQLiteHubStore: HubStore {
                         PRIMARY KEY (cluster, credential_hash));
                     """)
         }
+        migrator.registerMigration("v5: placements and events") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE placements (
+                        name TEXT PRIMARY KEY, uid TEXT NOT NULL, generation INTEGER NOT NULL, api_version TEXT NOT NULL,
+                        spec TEXT NOT NULL, status TEXT, created_at REAL NOT NULL);
+                    CREATE TABLE events (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, object TEXT NOT NULL,
+                        reason TEXT NOT NULL, message TEXT NOT NULL);
+                    CREATE INDEX events_by_object ON events(object, id);
+                    """)
+        }
         return migrator
     }
 
