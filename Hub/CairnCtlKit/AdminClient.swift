@@ -115,6 +115,15 @@ public struct AdminClient: Sendable {
         try await send(.DELETE, "clusters/\(escape(cluster))/taints/\(escape(key))", Optional<String>.none)
     }
 
+    public func applyWorkSet(_ workSet: WorkSet) async throws -> WorkSet {
+        try await send(.PUT, "worksets/\(escape(workSet.name))", workSet)
+    }
+    public func workSet(_ name: String) async throws -> WorkSet { try await get("worksets/\(escape(name))", WorkSet.self) }
+    public func workSets() async throws -> [WorkSet] { try await get("worksets", ItemList<WorkSet>.self).items }
+    public func deleteWorkSet(_ name: String) async throws {
+        let _: Empty = try await send(.DELETE, "worksets/\(escape(name))", Optional<String>.none)
+    }
+
     public func audit(limit: Int) async throws -> [AuditEntry] { try await get("audit?limit=\(limit)", ItemList<AuditEntry>.self).items }
 
     public func createToken(_ request: TokenRequest) async throws -> EnrolmentToken { try await send(.POST, "tokens", request) }

@@ -8,7 +8,7 @@ public struct CtlCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "cairnctl", abstract: "Administer a Cairn hub.",
         subcommands: [
-            ApplyCommand.self, TokenCommand.self, ClusterCommand.self, WorkCommand.self, PlacementCommand.self, EventsCommand.self,
+            ApplyCommand.self, TokenCommand.self, ClusterCommand.self, WorkCommand.self, PlacementCommand.self, WorkSetCommand.self, EventsCommand.self,
             AuditCommand.self,
         ])
     public init() {}

@@ -93,7 +93,7 @@ struct EventsCommand: AsyncParsableCommand {
 
 /// `cairnctl apply -f FILE`: any mix of Placements and ManifestWorks, like kubectl.
 struct ApplyCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "apply", abstract: "Apply a file of Placements and ManifestWorks.")
+    static let configuration = CommandConfiguration(commandName: "apply", abstract: "Apply a file of Placements, WorkSets and ManifestWorks.")
     @OptionGroup var connection: Connection
     @Option(name: .shortAndLong) var file: String
     @Option(help: "The cluster for ManifestWorks without metadata.namespace.") var cluster: String?
@@ -107,6 +107,10 @@ struct ApplyCommand: AsyncParsableCommand {
                 let placement = try CairnJSON.convert(document, to: Placement.self, what: what)
                 try placement.validate()
                 steps.append(("placement \(placement.name)", { _ = try await $0.applyPlacement(placement) }))
+            case "WorkSet", "ManifestWorkReplicaSet":
+                let workSet = try CairnJSON.convert(document, to: WorkSet.self, what: what)
+                try workSet.validate()
+                steps.append(("workset \(workSet.name)", { _ = try await $0.applyWorkSet(workSet) }))
             case "ManifestWork":
                 var work = try CairnJSON.convert(document, to: ManifestWork.self, what: what)
                 guard let target = work.metadata.namespace ?? cluster else {
@@ -117,7 +121,7 @@ struct ApplyCommand: AsyncParsableCommand {
                 let ready = work
                 steps.append(("work \(ready.name) on \(target)", { _ = try await $0.apply(ready, cluster: target) }))
             default:
-                throw CairnError(.invalid, "\(what): kind '\(document["kind"]?.stringValue ?? "")' is not one cairnctl apply takes (Placement, ManifestWork)", field: "kind")
+                throw CairnError(.invalid, "\(what): kind '\(document["kind"]?.stringValue ?? "")' is not one cairnctl apply takes (Placement, WorkSet, ManifestWork)", field: "kind")
             }
         }
         try await connection.run { client in

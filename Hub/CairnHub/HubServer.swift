@@ -14,8 +14,8 @@ public struct HubServer: Sendable {
     public let pki: HubPKI
     /// Fired when anything placement decisions depend on changes.
     public let rescheduled = Wakeup()
-    /// Fired when placement decisions changed.
-    public let decided = Wakeup()
+    /// Fired when placement decisions, WorkSets or work statuses change: the rollout controller's cue.
+    public let rollout = Wakeup()
 
     /// Opens (or creates) the state directory and database, and makes sure an admin token exists.
     public init(configuration: HubConfiguration, logger: Logger) async throws {
@@ -76,8 +76,9 @@ public struct HubServer: Sendable {
         AgentController(
             store: store, auth: auth, configuration: configuration, counters: bundleCounters, pki: pki,
             enrolmentLimiter: RateLimiter(burst: configuration.enrolmentBurst, perSecond: configuration.enrolmentPerSecond),
-            rescheduled: rescheduled
+            rescheduled: rescheduled, rollout: rollout
         ).addRoutes(to: api)
+        WorkSetRoutes(store: store, auth: auth, rollout: rollout).addRoutes(to: api)
         api.get("audit") { request, _ in
             _ = try await auth.requireAdmin(request, write: false)
             let limit = request.uri.queryParameters["limit"].flatMap { Int($0) } ?? 100
@@ -91,7 +92,8 @@ public struct HubServer: Sendable {
             logger: logger)
         app.addServices(
             LeaseMonitor(store: store, configuration: configuration, rescheduled: rescheduled, logger: logger),
-            PlacementController(store: store, signal: rescheduled, decided: decided, logger: logger))
+            PlacementController(store: store, signal: rescheduled, decided: rollout, logger: logger),
+            WorkSetController(store: store, signal: rollout, logger: logger))
         return app
     }
 }

@@ -23,7 +23,15 @@ public enum Availability {
             return Verdict(status: Condition.false, reason: "Progressing", message: "\(have)/\(want) \(noun)")
         }
         switch kind {
-        case "Deployment", "ReplicaSet":
+        case "Deployment":
+            // Available means the current generation is rolled out: every replica updated and available.
+            let want = live["spec"]?["replicas"]?.intValue ?? 1
+            let updated = status?["updatedReplicas"]?.intValue ?? 0
+            if observed >= generation && updated < want {
+                return Verdict(status: Condition.false, reason: "Progressing", message: "\(updated)/\(want) replicas updated")
+            }
+            return replicas(want, status?["availableReplicas"]?.intValue ?? 0, "replicas available")
+        case "ReplicaSet":
             return replicas(live["spec"]?["replicas"]?.intValue ?? 1, status?["availableReplicas"]?.intValue ?? 0, "replicas available")
         case "StatefulSet":
             return replicas(live["spec"]?["replicas"]?.intValue ?? 1, status?["readyReplicas"]?.intValue ?? 0, "replicas ready")

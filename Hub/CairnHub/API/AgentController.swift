@@ -13,6 +13,7 @@ struct AgentController: Sendable {
     let pki: HubPKI
     let enrolmentLimiter: RateLimiter
     let rescheduled: Wakeup
+    let rollout: Wakeup
     let codec = BundleCodec()
 
     func addRoutes(to group: RouterGroup<HubRequestContext>) {
@@ -76,6 +77,7 @@ struct AgentController: Sendable {
                 try Names.validateLabel(update.name, field: "works[\(index)].name")
             }
             try await store.recordStatus(cluster: cluster, updates: report.works, now: Date())
+            await rollout.fire()
             return Response(status: .noContent)
         }
         group.post("agent/clusters/:name/renew") { request, context in

@@ -58,6 +58,18 @@ public protocol HubStore: Sendable {
     /// Stores a placement's decisions; returns true, and records an event, when they changed.
     func setDecisions(placement name: String, status: Placement.Status, now: Date) async throws -> Bool
 
+    // WorkSets
+    /// Creates or updates a WorkSet; a changed spec bumps its generation, and each generation's template is kept.
+    func applyWorkSet(_ workSet: WorkSet, now: Date) async throws -> WorkSet
+    func workSet(named name: String) async throws -> WorkSet?
+    func workSets() async throws -> [WorkSet]
+    func deleteWorkSet(named name: String) async throws
+    func setWorkSetStatus(_ name: String, status: WorkSet.Status) async throws
+    /// The spec of a WorkSet at a past generation (for rollback).
+    func workSetSpec(_ name: String, generation: Int64) async throws -> WorkSet.Spec?
+    /// The works a WorkSet made, on every cluster, by cluster.
+    func works(ofWorkSet name: String) async throws -> [String: ManifestWork]
+
     // Events
     func recordEvent(_ event: Event) async throws
     /// Newest first; `object` like `Placement/web` narrows them.

@@ -89,6 +89,18 @@ public struct SQLiteHubStore: HubStore {
                     CREATE INDEX events_by_object ON events(object, id);
                     """)
         }
+        migrator.registerMigration("v6: worksets") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE worksets (
+                        name TEXT PRIMARY KEY, uid TEXT NOT NULL, generation INTEGER NOT NULL, api_version TEXT NOT NULL,
+                        kind TEXT NOT NULL, spec TEXT NOT NULL, status TEXT, created_at REAL NOT NULL);
+                    CREATE TABLE workset_revisions (
+                        name TEXT NOT NULL REFERENCES worksets(name) ON DELETE CASCADE, generation INTEGER NOT NULL,
+                        spec TEXT NOT NULL, PRIMARY KEY (name, generation));
+                    CREATE INDEX works_by_workset ON works(json_extract(labels, '$."cairn.io/workset"'));
+                    """)
+        }
         return migrator
     }
 
