@@ -85,4 +85,43 @@ step "deleting the work"
 [ -z "$("$BIN/cairn-agent" objects --state-dir "$STATE/c1" | tail -n +2)" ] || fail "objects left on c1"
 echo "    c1 holds no objects"
 
+# --- The ETSI reference scenarios: say where, not which cluster.
+holder() {
+    for site in c1 c2 c3; do
+        if "$BIN/cairn-agent" objects --state-dir "$STATE/$site" | grep -q ' frontend '; then echo "$site"; fi
+    done
+}
+
+step "scenario 0: order the service with a placement of one cluster among platform=kubernetes"
+"$BIN/cairnctl" apply -f "$ROOT/packaging/examples/etsi-service.yaml" | sed 's/^/    /'
+"$BIN/cairnctl" workset status shop --watch --timeout 60s | tail -n 2 | sed 's/^/    /'
+CHOSEN=$(holder)
+[ "$(echo "$CHOSEN" | wc -w)" = 1 ] || fail "the service should run on exactly one cluster, not: $CHOSEN"
+case "$CHOSEN" in c1|c2) ;; *) fail "the service landed on $CHOSEN, which is not platform=kubernetes" ;; esac
+echo "    the service runs on $CHOSEN only ($("$BIN/cairnctl" placement get web | tail -n 1 | awk '{print $NF}') chosen by placement web)"
+
+step "scenario 1: scaling the front end 2 → 3 through the WorkSet"
+sed 's/replicas: 2/replicas: 3/' "$ROOT/packaging/examples/etsi-service.yaml" >"$STATE/etsi-3.yaml"
+"$BIN/cairnctl" apply -f "$STATE/etsi-3.yaml" >/dev/null
+"$BIN/cairnctl" workset status shop --watch --timeout 60s | tail -n 2 | sed 's/^/    /'
+wait_for "3 ready front-end replicas on $CHOSEN" sh -c "'$BIN/cairn-agent' objects --state-dir '$STATE/$CHOSEN' | grep ' frontend ' | grep -q '3/3'"
+[ "$(holder)" = "$CHOSEN" ] || fail "the front end appeared elsewhere"
+echo "    $CHOSEN runs 3/3 front-end replicas; no other cluster runs it"
+
+step "scenario 3: relocation — relabel $CHOSEN platform=openshift"
+"$BIN/cairnctl" cluster label "$CHOSEN" platform=openshift >/dev/null
+wait_for "the service to leave $CHOSEN" sh -c "! '$BIN/cairn-agent' objects --state-dir '$STATE/$CHOSEN' | grep -q ' frontend '"
+NEW=$(holder)
+echo "    the service moved from $CHOSEN to $NEW; the events, oldest first:"
+"$BIN/cairnctl" events --for WorkSet/shop | tail -n +2 | tac | grep -E "Applied|Removed" | tail -n 2 | sed 's/^/      /'
+"$BIN/cairnctl" cluster label "$CHOSEN" platform=kubernetes >/dev/null
+
+step "scenario 2: security patch — new version and a NetworkPolicy, progressively to every cluster"
+"$BIN/cairnctl" apply -f "$ROOT/packaging/examples/etsi-security-patch.yaml" | sed 's/^/    /'
+"$BIN/cairnctl" workset status shop --watch --timeout 120s | sed 's/^/    /'
+for site in c1 c2 c3; do
+    "$BIN/cairn-agent" objects --state-dir "$STATE/$site" | grep -q NetworkPolicy || fail "no NetworkPolicy on $site"
+done
+echo "    every cluster runs the patched front end with its NetworkPolicy"
+
 step "stopping everything"

@@ -83,10 +83,15 @@ struct WorkSetCommand: AsyncParsableCommand {
                 var last = [String]()
                 let deadline = Date().addingTimeInterval(seconds)
                 repeat {
-                    let lines = WorkSetCommand.lines(try await client.workSet(name))
+                    let workSet = try await client.workSet(name)
+                    let lines = WorkSetCommand.lines(workSet)
                     for line in lines where !last.contains(line) { print(line) }
                     last = lines
-                    if !watch || ["Succeeded", "Paused", "RolledBack"].contains(where: { lines.first?.contains(" \($0),") == true }) { return }
+                    // Settled: the current revision has finished, one way or the other.
+                    let settled = workSet.status.map {
+                        $0.revision == workSet.metadata.generation && ["Succeeded", "Paused", "RolledBack"].contains($0.phase)
+                    } ?? false
+                    if !watch || settled { return }
                     try await Task.sleep(for: .milliseconds(500))
                 } while Date() < deadline
             }
