@@ -36,15 +36,7 @@ struct WorkCommand: AsyncParsableCommand {
         @Option(name: .shortAndLong) var output: OutputFormat = .table
 
         func run() async throws {
-            let text: String
-            if file == "-" {
-                text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
-            } else {
-                do { text = try String(contentsOfFile: file, encoding: .utf8) } catch {
-                    throw CairnError(.invalid, "cannot read \(file): \(error.localizedDescription)", field: "file")
-                }
-            }
-            let documents = try DocumentParser().parse(text, source: file)
+            let documents = try readDocuments(file)
             let stem = ((file as NSString).lastPathComponent as NSString).deletingPathExtension.lowercased()
                 .map { $0.isLetter || $0.isNumber ? $0 : "-" }
             let works = try WorkDocuments.works(from: documents, cluster: cluster, defaultName: name ?? String(stem))

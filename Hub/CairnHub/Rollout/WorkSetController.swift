@@ -30,17 +30,8 @@ public final class WorkSetController: Service, @unchecked Sendable {
     }
 
     public func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do {
-                    try await self.reconcile(now: Date())
-                } catch is CancellationError {
-                    return
-                } catch {
-                    self.logger.error("workset pass failed", metadata: ["error.message": .string("\(error)")])
-                }
-                await self.signal.wait(timeout: .milliseconds(Int64(self.interval * 1000)))
-            }
+        await ControlLoop.run(name: "workset", signal: signal, interval: interval, logger: logger) {
+            try await self.reconcile(now: Date())
         }
     }
 

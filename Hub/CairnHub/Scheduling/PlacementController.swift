@@ -22,17 +22,8 @@ public struct PlacementController: Service {
     }
 
     public func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do {
-                    if try await reconcile(now: Date()) { await decided.fire() }
-                } catch is CancellationError {
-                    return
-                } catch {
-                    logger.error("placement pass failed", metadata: ["error.message": .string("\(error)")])
-                }
-                await signal.wait(timeout: .milliseconds(Int64(interval * 1000)))
-            }
+        await ControlLoop.run(name: "placement", signal: signal, interval: interval, logger: logger) {
+            if try await reconcile(now: Date()) { await decided.fire() }
         }
     }
 
