@@ -26,14 +26,44 @@ public struct Placement: Codable, Sendable, Equatable {
         /// Edge-first: unset means a cluster that went silent keeps its decisions. Set (like 10m) to move
         /// workloads away from a cluster unreachable for that long.
         public var evictUnreachableAfter: String?
+        /// Decision groups, in order, for ProgressivePerGroup rollouts (OCM's decisionStrategy).
+        public var decisionStrategy: DecisionStrategy?
 
-        public init(numberOfClusters: Int? = nil, predicates: [Predicate]? = nil, prioritizerPolicy: PrioritizerPolicy? = nil, tolerations: [Toleration]? = nil, evictUnreachableAfter: String? = nil) {
+        public init(numberOfClusters: Int? = nil, predicates: [Predicate]? = nil, prioritizerPolicy: PrioritizerPolicy? = nil, tolerations: [Toleration]? = nil, evictUnreachableAfter: String? = nil, decisionStrategy: DecisionStrategy? = nil) {
+            self.decisionStrategy = decisionStrategy
             self.numberOfClusters = numberOfClusters
             self.predicates = predicates
             self.prioritizerPolicy = prioritizerPolicy
             self.tolerations = tolerations
             self.evictUnreachableAfter = evictUnreachableAfter
         }
+    }
+
+    public struct DecisionStrategy: Codable, Sendable, Equatable {
+        public struct GroupStrategy: Codable, Sendable, Equatable {
+            public var decisionGroups: [DecisionGroup]?
+            public init(decisionGroups: [DecisionGroup]?) { self.decisionGroups = decisionGroups }
+        }
+        public struct DecisionGroup: Codable, Sendable, Equatable {
+            public var groupName: String
+            public var groupClusterSelector: ClusterSelector
+            public init(groupName: String, groupClusterSelector: ClusterSelector) {
+                self.groupName = groupName
+                self.groupClusterSelector = groupClusterSelector
+            }
+        }
+        public var groupStrategy: GroupStrategy?
+        public init(groupStrategy: GroupStrategy?) { self.groupStrategy = groupStrategy }
+    }
+
+    /// The index of the first decision group a cluster belongs to; clusters in none come last.
+    public func groupIndex(of cluster: ManagedCluster) -> Int {
+        let groups = spec.decisionStrategy?.groupStrategy?.decisionGroups ?? []
+        let labels = cluster.metadata.labels ?? [:]
+        let claims = Dictionary(cluster.status.clusterClaims.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
+        return groups.firstIndex {
+            ($0.groupClusterSelector.labelSelector?.matches(labels) ?? true) && ($0.groupClusterSelector.claimSelector?.matches(claims) ?? true)
+        } ?? groups.count
     }
 
     public struct Predicate: Codable, Sendable, Equatable {

@@ -51,7 +51,8 @@ public final class WorkSetController: Service, @unchecked Sendable {
         let minSuccess = try options?.minSuccessTime.map { try Durations.seconds($0, field: "minSuccessTime") } ?? 0
         let deadline = try options?.progressDeadline.map { try Durations.seconds($0, field: "progressDeadline") }
         let relocationDeadline = try workSet.spec.relocationDeadline.map { try Durations.seconds($0, field: "relocationDeadline") } ?? 600
-        let decided = Set((try await store.placement(named: reference.name))?.status?.decisions.map(\.clusterName) ?? [])
+        let placement = try await store.placement(named: reference.name)
+        let decided = Set(placement?.status?.decisions.map(\.clusterName) ?? [])
         let existing = try await store.works(ofWorkSet: workSet.name)
         var status = workSet.status ?? WorkSet.Status()
         let generation = workSet.metadata.generation ?? 1
@@ -88,12 +89,19 @@ public final class WorkSetController: Service, @unchecked Sendable {
         if status.phase == "Progressing" || status.phase == "RolledBack" {
             let waiting = states.values.filter { $0.state == "ToApply" }.map(\.name).sorted()
             var budget = waiting.count
-            if progressive && status.phase != "RolledBack" {
+            var eligible = waiting
+            if strategy?.type == "ProgressivePerGroup", status.phase != "RolledBack", let placement {
+                // One decision group at a time: the next group starts when every cluster of the earlier ones succeeded.
+                let group = { (name: String) in clusters[name].map(placement.groupIndex(of:)) ?? Int.max }
+                let current = states.values.filter { $0.state != "Succeeded" }.map { group($0.name) }.min() ?? 0
+                eligible = waiting.filter { group($0) == current }
+                budget = eligible.count
+            } else if progressive && status.phase != "RolledBack" {
                 let inFlight = states.values.filter { $0.state == "Progressing" }.count
                 budget = max(0, (options?.maxConcurrency?.resolve(total: decided.count) ?? decided.count) - inFlight)
             }
             let spec = try await store.workSetSpec(workSet.name, generation: target) ?? workSet.spec
-            for name in waiting.prefix(budget) {
+            for name in eligible.prefix(budget) {
                 guard let cluster = clusters[name] else { continue }
                 do {
                     try await apply(workSet.name, spec: spec, revision: target, to: cluster, now: now)
@@ -107,7 +115,8 @@ public final class WorkSetController: Service, @unchecked Sendable {
 
         // Make before break: an old copy goes once every chosen cluster reports Available, or after the deadline.
         var removing = [WorkSet.ClusterState]()
-        let replacementsAvailable = decided.allSatisfy { name in existing[name].map { Self.available($0) } ?? false }
+        // With no cluster chosen at all there is no replacement: old copies wait for the deadline.
+        let replacementsAvailable = !decided.isEmpty && decided.allSatisfy { name in existing[name].map { Self.available($0) } ?? false }
         for (name, work) in existing where !decided.contains(name) && work.metadata.deletionTimestamp == nil {
             let key = "\(workSet.name)/\(name)"
             let since = leftAt[key] ?? now
