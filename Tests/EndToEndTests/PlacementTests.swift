@@ -51,6 +51,8 @@ import Testing
         try await eventually("the silent site to be Unknown") {
             try await hub.admin { try await $0.cluster(other) }.status.conditions[type: ConditionType.available]?.status == Condition.unknown
         }
+        let silentCluster = try await hub.admin { try await $0.cluster(other) }
+        #expect(silentCluster.spec.taints?.contains { $0.key == Taints.unreachable && $0.timeAdded != nil } == true)
         // ...while a placement that asked for eviction lets it go after its time (no other cluster matches).
         try await eventually("evicting to let the silent site go") { try await decisions(hub, "evicting").isEmpty }
         #expect(try await decisions(hub, "web") == [other])

@@ -69,7 +69,7 @@ public enum PlacementScheduler {
 
     /// The taints a cluster carries: the administrator's, plus the hub's own from its Available condition.
     public static func taints(of cluster: ManagedCluster) -> [Taint] {
-        var taints = cluster.spec.taints ?? []
+        var taints = (cluster.spec.taints ?? []).filter { !$0.key.hasPrefix("cairn.io/") }
         if let available = cluster.status.conditions[type: ConditionType.available] {
             if available.status == Condition.unknown {
                 taints.append(Taint(key: Taints.unreachable, value: nil, effect: Taints.noSelect, timeAdded: available.lastTransitionTime))

@@ -224,10 +224,12 @@ extension SQLiteHubStore {
         var cluster = ManagedCluster(metadata: metadata)
         let enrolment = EnrolmentState(rawValue: row["enrolment"]) ?? .pending
         cluster.spec.hubAcceptsClient = enrolment == .accepted
-        let taints = try decode([Taint].self, row["taints"])
+        cluster.status.conditions = try decode([Condition].self, row["conditions"])
+        // The hub's own taints (unreachable, unavailable) are shown with the administrator's.
+        let taints = PlacementScheduler.taints(of: ManagedCluster(metadata: cluster.metadata, spec: .init(), status: cluster.status))
+            + (try decode([Taint].self, row["taints"]))
         cluster.spec.taints = taints.isEmpty ? nil : taints
         cluster.status.enrolment = enrolment
-        cluster.status.conditions = try decode([Condition].self, row["conditions"])
         cluster.status.clusterClaims = try decode([ClusterClaim].self, row["claims"])
         cluster.status.allocatable = try decode([String: String].self, row["allocatable"])
         cluster.status.lastHeartbeatTime = (row["last_heartbeat"] as Double?).map(Date.init(timeIntervalSince1970:))

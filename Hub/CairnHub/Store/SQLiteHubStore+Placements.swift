@@ -6,7 +6,8 @@ extension SQLiteHubStore {
     public func setTaint(cluster name: String, taint: Taint?, key: String, now: Date) async throws -> ManagedCluster {
         try await pool.write { db in
             let cluster = try Self.requireCluster(db, name)
-            var taints = (cluster.spec.taints ?? []).filter { $0.key != key }
+            // Only the administrator's taints are stored; the hub's own are derived when the cluster is read.
+            var taints = (cluster.spec.taints ?? []).filter { $0.key != key && !$0.key.hasPrefix("cairn.io/") }
             if var taint {
                 taint.timeAdded = now
                 taints.append(taint)
