@@ -91,6 +91,8 @@ let package = Package(
             dependencies: [
                 "CairnCommon", "CairnHub", "CairnAgent", "CairnCtlKit",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -10,6 +10,9 @@ public struct AgentConfiguration: Sendable {
     public var caFingerprint: String?
     public var stateDirectory: String
     public var adapter: String = "simulated"
+    /// For the kubernetes adapter: a kubeconfig file (and context); unset means in-cluster.
+    public var kubeconfig: String?
+    public var kubeContext: String?
     public var labels: [String: String] = [:]
     /// How long the hub may hold a bundle long-poll.
     public var pollWait: Double = 30

@@ -72,7 +72,11 @@ public final class AgentDaemon: Service, @unchecked Sendable {
     static func makeAdapter(_ configuration: AgentConfiguration) throws -> any ClusterAdapter {
         switch configuration.adapter {
         case "simulated": return try SimulatedCluster(path: configuration.simulatedClusterPath, configuration: configuration.simulated)
-        default: throw CairnError(.invalid, "adapter '\(configuration.adapter)' is not known; use 'simulated'", field: "adapter")
+        case "kubernetes":
+            let connection = try configuration.kubeconfig.map { try KubeConnection.kubeconfig(path: $0, context: configuration.kubeContext) }
+                ?? KubeConnection.inCluster()
+            return KubernetesAdapter(connection: connection)
+        default: throw CairnError(.invalid, "adapter '\(configuration.adapter)' is not known; use 'simulated' or 'kubernetes'", field: "adapter")
         }
     }
 
@@ -101,9 +105,11 @@ public final class AgentDaemon: Service, @unchecked Sendable {
         } catch is CancellationError {
             logger.info("agent stopped")
         } catch {
+            await adapter.shutdown()
             try? await http.shutdown()
             throw error
         }
+        await adapter.shutdown()
         try? await http.shutdown()
     }
 

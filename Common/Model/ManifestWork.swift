@@ -119,7 +119,19 @@ public struct UpdateStrategy: Codable, Sendable, Equatable {
         case readOnly = "ReadOnly"
     }
     public var type: Kind
-    public init(type: Kind) { self.type = type }
+    /// For ServerSideApply: take fields other managers own (`force`), default false — a conflict is reported.
+    public var serverSideApply: ServerSideApply?
+    public init(type: Kind, serverSideApply: ServerSideApply? = nil) {
+        self.type = type
+        self.serverSideApply = serverSideApply
+    }
+
+    public struct ServerSideApply: Codable, Sendable, Equatable {
+        public var force: Bool?
+        public init(force: Bool? = nil) { self.force = force }
+    }
+
+    public static let `default` = UpdateStrategy(type: .serverSideApply)
 }
 
 public struct FeedbackRule: Codable, Sendable, Equatable {

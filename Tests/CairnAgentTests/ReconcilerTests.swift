@@ -115,7 +115,7 @@ import Testing
         try cache.commit(WorkBundle(cluster: "c1", revision: 1, since: nil, works: [work("w", [map])]))
         try await reconciler.reconcile(apply: nil)
         try await site.remove(key(map))
-        _ = try await site.apply(map, key: key(map), strategy: .serverSideApply)
+        _ = try await site.apply(map, key: key(map), strategy: .default)
         let theirs = try await site.get(key(map))?["metadata"]?["uid"]
         try cache.commit(WorkBundle(cluster: "c1", revision: 2, since: nil, works: []))
         try await reconciler.reconcile(apply: nil)

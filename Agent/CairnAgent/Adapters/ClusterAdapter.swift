@@ -3,7 +3,7 @@ import CairnCommon
 /// How an agent touches its site: the built-in simulated cluster, or a real Kubernetes API server.
 public protocol ClusterAdapter: Sendable {
     /// Creates or updates the object as the strategy says; returns the object's UID.
-    func apply(_ manifest: JSONValue, key: ManifestKey, strategy: UpdateStrategy.Kind) async throws -> ApplyOutcome
+    func apply(_ manifest: JSONValue, key: ManifestKey, strategy: UpdateStrategy) async throws -> ApplyOutcome
     /// The live object with its status, or nil when it does not exist.
     func get(_ key: ManifestKey) async throws -> JSONValue?
     /// Deletes the object, only if its UID is still `uid` (an object someone recreated is not ours to delete).
@@ -12,6 +12,12 @@ public protocol ClusterAdapter: Sendable {
     func objects() async throws -> [JSONValue]
     /// What the site claims about itself for the heartbeat.
     func claims() async throws -> SiteClaims
+    /// Releases connections when the agent stops.
+    func shutdown() async
+}
+
+extension ClusterAdapter {
+    public func shutdown() async {}
 }
 
 public struct ApplyOutcome: Sendable {

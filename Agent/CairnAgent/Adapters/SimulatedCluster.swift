@@ -39,7 +39,8 @@ public struct SimulatedCluster: ClusterAdapter {
         try migrator.migrate(pool)
     }
 
-    public func apply(_ manifest: JSONValue, key: ManifestKey, strategy: UpdateStrategy.Kind) async throws -> ApplyOutcome {
+    public func apply(_ manifest: JSONValue, key: ManifestKey, strategy update: UpdateStrategy) async throws -> ApplyOutcome {
+        let strategy = update.type
         var desired = manifest
         desired["status"] = nil
         let body = String(decoding: try CairnJSON.encode(desired), as: UTF8.self)

@@ -22,7 +22,9 @@ struct Run: AsyncParsableCommand {
     @Option(help: "This cluster's name (DNS-1123 label).") var name: String?
     @Option(help: "sha256:… fingerprint of the hub's CA (printed by cairnctl token create).") var caFingerprint: String?
     @Option(help: "Directory for the cache and the simulated cluster.") var stateDir: String?
-    @Option(help: "simulated (the built-in cluster).") var adapter: String?
+    @Option(help: "simulated (the built-in cluster) or kubernetes.") var adapter: String?
+    @Option(help: "For --adapter kubernetes: a kubeconfig file (default: in-cluster).") var kubeconfig: String?
+    @Option(help: "The kubeconfig context (default: its current context).") var context: String?
     @Option(name: .customLong("label"), help: "A label to ask for, k=v (repeatable).") var labels: [String] = []
     @Option(help: "Seconds between full re-applies (drift correction).") var resyncInterval: Double?
     @Option(help: "Seconds the simulated cluster takes to make a workload ready.") var simulatedReadyDelay: Double?
@@ -44,6 +46,8 @@ struct Run: AsyncParsableCommand {
         configuration.clusterName = name ?? file.name
         configuration.caFingerprint = caFingerprint ?? file.caFingerprint
         configuration.adapter = adapter ?? file.adapter ?? "simulated"
+        configuration.kubeconfig = kubeconfig ?? file.kubeconfig
+        configuration.kubeContext = context ?? file.context
         configuration.labels = file.labels ?? [:]
         for label in labels {
             let (key, value) = try KeyValue.parse(label, field: "--label")
@@ -70,6 +74,8 @@ struct AgentFileConfiguration: Decodable {
     var caFingerprint: String?
     var stateDir: String?
     var adapter: String?
+    var kubeconfig: String?
+    var context: String?
     var labels: [String: String]?
     var resyncInterval: Double?
     var simulated: Simulated?

@@ -64,10 +64,10 @@ public final class Reconciler: @unchecked Sendable {
         var applied = [InventoryEntry]()
         var workFailures = [ManifestKey: AdapterError]()
         for (key, manifest) in manifests.sorted(by: { $0.0 < $1.0 }) {
-            let strategy = work.spec.config(for: key)?.updateStrategy?.type ?? .serverSideApply
+            let strategy = work.spec.config(for: key)?.updateStrategy ?? .default
             do {
                 let outcome = try await adapter.apply(manifest, key: key, strategy: strategy)
-                if strategy != .readOnly { applied.append(InventoryEntry(key: key, uid: outcome.uid)) }
+                if strategy.type != .readOnly { applied.append(InventoryEntry(key: key, uid: outcome.uid)) }
                 if outcome.changed {
                     logger.debug("applied", metadata: ["work.name": .string(work.name), "object": .string(key.description)])
                 }
