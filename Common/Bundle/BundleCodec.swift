@@ -1,4 +1,3 @@
-import Crypto
 import CompressNIO
 import Foundation
 import NIOCore
@@ -61,8 +60,6 @@ public struct BundleCodec: Sendable {
     }
 
     public static func digest(of bytes: some Sequence<UInt8>) -> String {
-        var hasher = SHA256()
-        hasher.update(data: Array(bytes))
-        return "sha256:" + hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        "sha256:" + Hashing.sha256(Array(bytes))
     }
 }

@@ -29,6 +29,11 @@ public enum CairnJSON {
         try encoder(pretty: pretty).encode(value)
     }
 
+    /// The same bytes as text, for database columns and output.
+    public static func string<T: Encodable>(_ value: T, pretty: Bool = false) throws -> String {
+        String(decoding: try encode(value, pretty: pretty), as: UTF8.self)
+    }
+
     /// Decodes `T`, turning Codable's errors into a `CairnError` that names the offending field.
     public static func decode<T: Decodable>(_ type: T.Type, from data: Data, what: String = "body") throws -> T {
         do {

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 
 /// Random secrets and their stored form (SHA-256 hex). Only hashes are ever stored.
@@ -11,7 +10,7 @@ public enum Secrets {
     }
 
     public static func hash(_ secret: String) -> String {
-        SHA256.hash(data: Data(secret.utf8)).map { String(format: "%02x", $0) }.joined()
+        Hashing.sha256(Data(secret.utf8))
     }
 
     /// Compares two hashes in time independent of where they differ.

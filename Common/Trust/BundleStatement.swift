@@ -30,13 +30,13 @@ public struct BundleStatement: Codable, Sendable, Equatable {
     public static func workHash(_ work: ManifestWork) throws -> String {
         var bare = work
         bare.status = nil
-        return SHA256.hash(data: try CairnJSON.encode(bare)).map { String(format: "%02x", $0) }.joined()
+        return Hashing.sha256(try CairnJSON.encode(bare))
     }
 
     /// The digest of a desired state from each work's name and hash.
     public static func stateDigest(_ hashes: [(name: String, hash: String)]) -> String {
         var hasher = SHA256()
         for entry in hashes.sorted(by: { $0.name < $1.name }) { hasher.update(data: Data("\(entry.name)\n\(entry.hash)\n".utf8)) }
-        return "sha256:" + hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return "sha256:" + Hashing.hex(hasher.finalize())
     }
 }

@@ -10,12 +10,12 @@ public enum TrustMaterial {
     public static func fingerprint(_ certificate: Certificate) throws -> String {
         var serializer = DER.Serializer()
         try serializer.serialize(certificate)
-        return "sha256:" + SHA256.hash(data: serializer.serializedBytes).map { String(format: "%02x", $0) }.joined()
+        return "sha256:" + Hashing.sha256(serializer.serializedBytes)
     }
 
     /// Hex SHA-256 of a public key's SubjectPublicKeyInfo: what binds a cluster to the key it enrolled with.
     public static func keyHash(_ key: Certificate.PublicKey) -> String {
-        SHA256.hash(data: key.subjectPublicKeyInfoBytes).map { String(format: "%02x", $0) }.joined()
+        Hashing.sha256(key.subjectPublicKeyInfoBytes)
     }
 
     public static func certificates(pem: String) throws -> [Certificate] {

@@ -132,9 +132,7 @@ public struct AdminClient: Sendable {
 
     struct Empty: Decodable {}
 
-    func escape(_ segment: String) -> String {
-        segment.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? segment
-    }
+    func escape(_ segment: String) -> String { segment.pathSegment }
 
     func get<T: Decodable>(_ path: String, _ type: T.Type) async throws -> T {
         try await send(.GET, path, Optional<String>.none)

@@ -12,7 +12,7 @@ enum Printer {
     static func print<T: Encodable>(_ value: T, format: OutputFormat, table: () -> [[String]]) throws {
         switch format {
         case .json:
-            Swift.print(String(decoding: try CairnJSON.encode(value, pretty: true), as: UTF8.self))
+            Swift.print(try CairnJSON.string(value, pretty: true))
         case .yaml:
             let json = try CairnJSON.decode(JSONValue.self, from: try CairnJSON.encode(value))
             let encoder = YAMLEncoder()

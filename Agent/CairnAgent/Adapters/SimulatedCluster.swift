@@ -43,7 +43,7 @@ public struct SimulatedCluster: ClusterAdapter {
         let strategy = update.type
         var desired = manifest
         desired["status"] = nil
-        let body = String(decoding: try CairnJSON.encode(desired), as: UTF8.self)
+        let body = try CairnJSON.string(desired)
         let desiredSpec = desired["spec"]
         let now = Date().timeIntervalSince1970
         let delay = configuration.readyDelay
@@ -75,7 +75,7 @@ public struct SimulatedCluster: ClusterAdapter {
                     INSERT INTO objects (id, manifest_key, uid, generation, resource_version, body, created_at, ready_at)
                     VALUES (?, ?, ?, 1, 1, ?, ?, ?)
                     """,
-                arguments: [key.id, String(decoding: try CairnJSON.encode(key), as: UTF8.self), uid, body, now, now + delay])
+                arguments: [key.id, try CairnJSON.string(key), uid, body, now, now + delay])
             return ApplyOutcome(uid: uid, changed: true)
         }
     }
@@ -138,7 +138,7 @@ public struct SimulatedCluster: ClusterAdapter {
             change(&body)
             try db.execute(
                 sql: "UPDATE objects SET body = ?, generation = generation + 1, resource_version = resource_version + 1 WHERE id = ?",
-                arguments: [String(decoding: try CairnJSON.encode(body), as: UTF8.self), key.id])
+                arguments: [try CairnJSON.string(body), key.id])
         }
     }
 

@@ -11,7 +11,7 @@ struct StatusCommand: AsyncParsableCommand {
     func run() async throws {
         let report = try AgentReport.read(stateDirectory: stateDir)
         if output == "json" {
-            print(String(decoding: try CairnJSON.encode(report, pretty: true), as: UTF8.self))
+            print(try CairnJSON.string(report, pretty: true))
             return
         }
         print("hub:          \(report.hub ?? "-")")
@@ -82,7 +82,7 @@ struct ObjectsCommand: AsyncParsableCommand {
         }
         let objects = try await SimulatedCluster(path: configuration.simulatedClusterPath).objects()
         if output == "json" {
-            print(String(decoding: try CairnJSON.encode(ItemList(items: objects), pretty: true), as: UTF8.self))
+            print(try CairnJSON.string(ItemList(items: objects), pretty: true))
             return
         }
         print("KIND".padding(toLength: 24, withPad: " ", startingAt: 0) + "NAMESPACE".padding(toLength: 20, withPad: " ", startingAt: 0) + "NAME".padding(toLength: 32, withPad: " ", startingAt: 0) + "READY")

@@ -54,7 +54,7 @@ public struct AgentCache: Sendable {
     }
 
     public func saveIdentity(_ identity: AgentIdentity) throws {
-        try pool.write { db in try Self.setMeta(db, "identity", String(decoding: try CairnJSON.encode(identity), as: UTF8.self)) }
+        try pool.write { db in try Self.setMeta(db, "identity", try CairnJSON.string(identity)) }
     }
 
     /// The revision of the last bundle committed, nil before the first.
@@ -95,7 +95,7 @@ public struct AgentCache: Sendable {
                 if db.changesCount > 0 { changed.insert(tombstone.name) }
             }
             for work in bundle.works {
-                let body = String(decoding: try CairnJSON.encode(work), as: UTF8.self)
+                let body = try CairnJSON.string(work)
                 let existing = try Row.fetchOne(db, sql: "SELECT body, deleting FROM works WHERE name = ?", arguments: [work.name])
                 if existing?["body"] == body && existing?["deleting"] == false { continue }
                 try db.execute(
@@ -113,7 +113,7 @@ public struct AgentCache: Sendable {
                         .bundleRejected,
                         "bundle \(statement.revision) leads to state \(digest), not the signed \(statement.stateDigest); nothing committed")
                 }
-                try Self.setMeta(db, "verified", String(decoding: try CairnJSON.encode(VerifiedState(statement: statement, signature: signature)), as: UTF8.self))
+                try Self.setMeta(db, "verified", try CairnJSON.string(VerifiedState(statement: statement, signature: signature)))
             }
             try Self.setMeta(db, "revision", String(bundle.revision))
             return changed
@@ -181,7 +181,7 @@ public struct AgentCache: Sendable {
             for entry in entries {
                 try db.execute(
                     sql: "INSERT OR REPLACE INTO inventory (work, key, manifest_key, uid) VALUES (?, ?, ?, ?)",
-                    arguments: [work, entry.key.id, String(decoding: try CairnJSON.encode(entry.key), as: UTF8.self), entry.uid])
+                    arguments: [work, entry.key.id, try CairnJSON.string(entry.key), entry.uid])
             }
         }
     }
@@ -231,7 +231,7 @@ public struct AgentCache: Sendable {
                 """,
             arguments: [
                 update.name, update.observedGeneration,
-                try update.status.map { String(decoding: try CairnJSON.encode($0), as: UTF8.self) }, update.deleted, seq,
+                try update.status.map { try CairnJSON.string($0) }, update.deleted, seq,
             ])
     }
 

@@ -181,7 +181,7 @@ public struct SQLiteHubStore: HubStore {
     // MARK: Helpers
 
     static func json<T: Encodable>(_ value: T) throws -> String {
-        String(decoding: try CairnJSON.encode(value), as: UTF8.self)
+        try CairnJSON.string(value)
     }
 
     static func decode<T: Decodable>(_ type: T.Type, _ text: String) throws -> T {

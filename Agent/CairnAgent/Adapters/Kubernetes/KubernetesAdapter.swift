@@ -159,7 +159,7 @@ public final class KubernetesAdapter: ClusterAdapter, Sendable {
     }
 
     func path(_ key: ManifestKey, _ resource: Resource) -> String {
-        collectionPath(key, resource) + "/" + (key.name.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? key.name)
+        collectionPath(key, resource) + "/" + key.name.pathSegment
     }
 
     // MARK: HTTP
