@@ -57,6 +57,25 @@ public enum JSONValue: Sendable, Hashable {
         return current
     }
 
+    /// Sets (or, with nil, removes) the value at a path, creating objects on the way; a path through a
+    /// non-object is left alone.
+    public mutating func set(_ value: JSONValue?, at path: ArraySlice<String>) {
+        guard let first = path.first else {
+            if let value { self = value }
+            return
+        }
+        guard case .object(var fields) = self else { return }
+        if path.count == 1 {
+            fields[first] = value
+        } else {
+            guard value != nil || fields[first] != nil else { return }
+            var child = fields[first] ?? .object([:])
+            child.set(value, at: path.dropFirst())
+            fields[first] = child
+        }
+        self = .object(fields)
+    }
+
     /// Nesting depth; deep documents are rejected before they reach recursive code.
     public var depth: Int {
         switch self {

@@ -128,7 +128,41 @@ public struct UpdateStrategy: Codable, Sendable, Equatable {
 
     public struct ServerSideApply: Codable, Sendable, Equatable {
         public var force: Bool?
-        public init(force: Bool? = nil) { self.force = force }
+        /// Fields another controller owns once the object exists (e.g. `.spec.replicas` under an HPA).
+        public var ignoreFields: [IgnoreField]?
+        public init(force: Bool? = nil, ignoreFields: [IgnoreField]? = nil) {
+            self.force = force
+            self.ignoreFields = ignoreFields
+        }
+    }
+
+    /// OCM's shape: `condition` (only `OnSpokePresent`, the default: once the field is on the site's object,
+    /// the agent never sets it again) and `jsonPaths` in the `.spec.replicas` form.
+    public struct IgnoreField: Codable, Sendable, Equatable {
+        public static let onSpokePresent = "OnSpokePresent"
+        public var condition: String?
+        public var jsonPaths: [String]
+        public init(condition: String? = nil, jsonPaths: [String]) {
+            self.condition = condition
+            self.jsonPaths = jsonPaths
+        }
+    }
+
+    /// The field paths left to others, as segments.
+    public var ignoredPaths: [[String]] {
+        (serverSideApply?.ignoreFields ?? []).flatMap { $0.jsonPaths.compactMap { FeedbackPath($0)?.segments } }
+    }
+
+    /// The manifest to write over `live`: each ignored field the live object has keeps its live value
+    /// (`keep`), or is left out so the writer does not claim it (`!keep`, for an apply patch).
+    public func respectingIgnoredFields(_ manifest: JSONValue, live: JSONValue?, keep: Bool) -> JSONValue {
+        guard let live else { return manifest }
+        var result = manifest
+        for path in ignoredPaths {
+            guard let value = live.value(at: path) else { continue }
+            result.set(keep ? value : nil, at: path[...])
+        }
+        return result
     }
 
     public static let `default` = UpdateStrategy(type: .serverSideApply)

@@ -57,6 +57,27 @@ extension ManifestWork {
                 throw CairnError(.invalid, "\(field).resource must not be empty", field: "\(field).resource")
             }
             try Names.validateObjectName(config.resourceIdentifier.name, field: "\(field).name")
+            for (ignoreIndex, ignore) in (config.updateStrategy?.serverSideApply?.ignoreFields ?? []).enumerated() {
+                let ignoreField = "spec.manifestConfigs[\(index)].updateStrategy.serverSideApply.ignoreFields[\(ignoreIndex)]"
+                if let condition = ignore.condition, condition != UpdateStrategy.IgnoreField.onSpokePresent {
+                    throw CairnError(
+                        .invalid, "\(ignoreField).condition '\(Names.printable(condition))' is not supported; use OnSpokePresent",
+                        field: "\(ignoreField).condition")
+                }
+                guard !ignore.jsonPaths.isEmpty else {
+                    throw CairnError(.invalid, "\(ignoreField).jsonPaths must list at least one path", field: "\(ignoreField).jsonPaths")
+                }
+                for (pathIndex, path) in ignore.jsonPaths.enumerated() {
+                    let parsed = FeedbackPath(path)
+                    let segments = parsed?.segments ?? []
+                    let identity = ["apiVersion", "kind"].contains(segments.first) || segments.first == "metadata" && !(segments.count > 2 && ["labels", "annotations"].contains(segments[1]))
+                    guard parsed != nil, !identity else {
+                        throw CairnError(
+                            .invalid, "\(ignoreField).jsonPaths[\(pathIndex)] '\(Names.printable(path))' must look like .spec.replicas and may not name the object's identity",
+                            field: "\(ignoreField).jsonPaths[\(pathIndex)]")
+                    }
+                }
+            }
             for (ruleIndex, rule) in (config.feedbackRules ?? []).enumerated() where rule.type == .jsonPaths {
                 let ruleField = "spec.manifestConfigs[\(index)].feedbackRules[\(ruleIndex)].jsonPaths"
                 guard let paths = rule.jsonPaths, !paths.isEmpty else {

@@ -20,7 +20,7 @@ import Testing
     }
 
     /// A server, and an adapter connected through a kubeconfig whose bearer token lives in a file.
-    func setup() async throws -> Setup {
+    func setup(establishTimeout: Duration = .seconds(5)) async throws -> Setup {
         let directory = try TemporaryDirectory("kube")
         let server = try await KubeAPITestServer(directory: directory.appending("pki"), token: "first-token")
         let tokenFile = directory.appending("token")
@@ -43,7 +43,7 @@ import Testing
               context: {cluster: test, user: agent}
             """
         try kubeconfig.write(toFile: directory.appending("kubeconfig"), atomically: true, encoding: .utf8)
-        let adapter = KubernetesAdapter(connection: try KubeConnection.kubeconfig(path: directory.appending("kubeconfig")))
+        let adapter = KubernetesAdapter(connection: try KubeConnection.kubeconfig(path: directory.appending("kubeconfig")), establishTimeout: establishTimeout)
         return Setup(directory: directory, server: server, adapter: adapter, tokenFile: tokenFile)
     }
 
@@ -101,18 +101,142 @@ import Testing
         try await setup.stop()
     }
 
-    @Test func `a custom resource applies once its CRD is served; an unknown kind is a clear error`() async throws {
+    let crd: JSONValue = [
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": ["name": "widgets.example.com"],
+        "spec": ["group": "example.com", "scope": "Namespaced", "names": ["plural": "widgets", "kind": "Widget"], "versions": [["name": "v1", "served": true, "storage": true]]],
+    ]
+    let widget: JSONValue = ["apiVersion": "example.com/v1", "kind": "Widget", "metadata": ["name": "w1", "namespace": "demo"], "spec": ["size": 3]]
+
+    @Test func `a custom resource waits for its CRD to be established; an unknown kind is a clear error`() async throws {
         let setup = try await setup()
-        let crd: JSONValue = [
-            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": ["name": "widgets.example.com"],
-            "spec": ["group": "example.com", "scope": "Namespaced", "names": ["plural": "widgets", "kind": "Widget"], "versions": [["name": "v1", "served": true, "storage": true]]],
-        ]
-        let widget: JSONValue = ["apiVersion": "example.com/v1", "kind": "Widget", "metadata": ["name": "w1", "namespace": "demo"], "spec": ["size": 3]]
         let unknown = await #expect(throws: AdapterError.self) { try await setup.adapter.apply(widget, key: ManifestKey(manifest: widget)!, strategy: .default) }
         #expect(unknown?.reason == "NoMatchingResource")
+        // The CRD's kind is served only ~300 ms after it is created; the widget right after it waits for that.
         _ = try await setup.adapter.apply(crd, key: ManifestKey(manifest: crd)!, strategy: .default)
+        #expect(setup.server.object("/apis/example.com/v1/namespaces/demo/widgets/w1") == nil)
         _ = try await setup.adapter.apply(widget, key: ManifestKey(manifest: widget)!, strategy: .default)
         #expect(setup.server.object("/apis/example.com/v1/namespaces/demo/widgets/w1") != nil)
+        #expect(setup.server.requests.contains("GET /apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com"))
+        // Discovery was aggregated: whole roots, never a group version's own document.
+        #expect(setup.server.requests.contains("GET /apis"))
+        #expect(!setup.server.requests.contains { $0.hasPrefix("GET /apis/apps/v1") || $0 == "GET /api/v1" })
+        try await setup.stop()
+    }
+
+    @Test func `a CRD that never becomes established is reported after the bound`() async throws {
+        let setup = try await setup(establishTimeout: .milliseconds(500))
+        setup.server.setEstablishDelay(.seconds(3600))
+        _ = try await setup.adapter.apply(crd, key: ManifestKey(manifest: crd)!, strategy: .default)
+        let started = ContinuousClock.now
+        let error = await #expect(throws: AdapterError.self) { try await setup.adapter.apply(widget, key: ManifestKey(manifest: widget)!, strategy: .default) }
+        #expect(error?.reason == "CRDNotEstablished")
+        #expect(error?.message.contains("widgets.example.com is not Established") == true)
+        #expect(ContinuousClock.now - started < .seconds(30))
+        try await setup.stop()
+    }
+
+    @Test func `legacy discovery when the server offers no aggregated documents`() async throws {
+        let setup = try await setup()
+        setup.server.setAggregatedDiscovery(false)
+        _ = try await setup.adapter.apply(deployment, key: deploymentKey, strategy: .default)
+        let job: JSONValue = ["apiVersion": "batch/v1", "kind": "Job", "metadata": ["name": "once", "namespace": "demo"], "spec": ["template": ["spec": ["restartPolicy": "Never", "containers": [["name": "c", "image": "busybox"]]]]]]
+        _ = try await setup.adapter.apply(job, key: ManifestKey(manifest: job)!, strategy: .default)
+        #expect(setup.server.requests.contains("GET /apis/apps/v1"))
+        #expect(setup.server.requests.contains("GET /apis/batch/v1"))
+        #expect(setup.server.object("/apis/batch/v1/namespaces/demo/jobs/once") != nil)
+        try await setup.stop()
+    }
+
+    @Test func `ignoreFields leaves a field another controller owns alone`() async throws {
+        let setup = try await setup()
+        let path = "/apis/apps/v1/namespaces/demo/deployments/web"
+        let strategy = UpdateStrategy(type: .serverSideApply, serverSideApply: .init(ignoreFields: [.init(condition: "OnSpokePresent", jsonPaths: [".spec.replicas"])]))
+        _ = try await setup.adapter.apply(deployment, key: deploymentKey, strategy: strategy)
+        #expect(setup.server.object(path)?["spec"]?["replicas"] == 2)
+        // An autoscaler takes replicas; the hub's next change (a new image) neither conflicts nor resets them.
+        setup.server.apply(path, as: "horizontal-pod-autoscaler") { $0["spec"]?["replicas"] = 7 }
+        var changed = deployment
+        changed["spec"]?["template"]?["spec"]?["containers"] = [["name": "web", "image": "phpmyadmin:5.3"]]
+        _ = try await setup.adapter.apply(changed, key: deploymentKey, strategy: strategy)
+        #expect(setup.server.object(path)?["spec"]?["replicas"] == 7)
+        #expect(setup.server.object(path)?["spec"]?["template"]?["spec"]?["containers"]?.arrayValue?.first?["image"] == "phpmyadmin:5.3")
+        // The Update strategy keeps the live value in what it PUTs.
+        setup.server.apply(path, as: "horizontal-pod-autoscaler") { $0["spec"]?["replicas"] = 9 }
+        _ = try await setup.adapter.apply(changed, key: deploymentKey, strategy: UpdateStrategy(type: .update, serverSideApply: strategy.serverSideApply))
+        #expect(setup.server.object(path)?["spec"]?["replicas"] == 9)
+        // Without ignoreFields the same change is a conflict on exactly that field.
+        let conflict = await #expect(throws: AdapterError.self) { try await setup.adapter.apply(changed, key: deploymentKey, strategy: .default) }
+        #expect(conflict?.message.contains(".spec.replicas") == true)
+        try await setup.stop()
+    }
+
+    /// A kind, the spec it is applied with, a status its controller reports before it is available, and one after.
+    struct KindCase: Sendable, CustomTestStringConvertible {
+        var kind: String
+        var apiVersion: String
+        var spec: JSONValue = [:]
+        var before: JSONValue?
+        var after: JSONValue?
+        var testDescription: String { kind }
+    }
+
+    static let kindCases: [KindCase] = {
+        let statefulBefore: JSONValue = ["observedGeneration": 1, "readyReplicas": 1]
+        let statefulAfter: JSONValue = ["observedGeneration": 1, "readyReplicas": 2]
+        let daemonBefore: JSONValue = ["desiredNumberScheduled": 3, "numberAvailable": 2]
+        let daemonAfter: JSONValue = ["desiredNumberScheduled": 3, "numberAvailable": 3]
+        let replicaBefore: JSONValue = ["observedGeneration": 1, "availableReplicas": 0]
+        let replicaAfter: JSONValue = ["observedGeneration": 1, "availableReplicas": 1]
+        let jobBefore: JSONValue = ["active": 1]
+        let jobAfter: JSONValue = ["succeeded": 1, "conditions": [["type": "Complete", "status": "True"]]]
+        let podBefore: JSONValue = ["conditions": [["type": "Ready", "status": "False"]]]
+        let podAfter: JSONValue = ["conditions": [["type": "Ready", "status": "True"]]]
+        let claimBefore: JSONValue = ["phase": "Pending"]
+        let claimAfter: JSONValue = ["phase": "Bound"]
+        return [
+            KindCase(kind: "StatefulSet", apiVersion: "apps/v1", spec: ["replicas": 2], before: statefulBefore, after: statefulAfter),
+            KindCase(kind: "DaemonSet", apiVersion: "apps/v1", before: daemonBefore, after: daemonAfter),
+            KindCase(kind: "ReplicaSet", apiVersion: "apps/v1", spec: ["replicas": 1], before: replicaBefore, after: replicaAfter),
+            KindCase(kind: "Job", apiVersion: "batch/v1", before: jobBefore, after: jobAfter),
+            KindCase(kind: "Pod", apiVersion: "v1", before: podBefore, after: podAfter),
+            KindCase(kind: "PersistentVolumeClaim", apiVersion: "v1", before: claimBefore, after: claimAfter),
+            KindCase(kind: "ConfigMap", apiVersion: "v1"),
+        ]
+    }()
+
+    @Test(arguments: kindCases)
+    func `availability by kind, read through the API`(_ example: KindCase) async throws {
+        let (kind, apiVersion, spec, before, after) = (example.kind, example.apiVersion, example.spec, example.before, example.after)
+        let setup = try await setup()
+        setup.server.setControllersPaused(true)
+        let manifest: JSONValue = ["apiVersion": .string(apiVersion), "kind": .string(kind), "metadata": ["name": "thing", "namespace": "demo"], "spec": spec]
+        let key = ManifestKey(manifest: manifest)!
+        _ = try await setup.adapter.apply(manifest, key: key, strategy: .default)
+        let path = (apiVersion == "v1" ? "/api/v1" : "/apis/\(apiVersion)") + "/namespaces/demo/\(kind.lowercased())s/thing"
+        if let before, let after {
+            setup.server.apply(path, as: "kube-controller-manager") { $0["status"] = before }
+            let pending = Availability.evaluate(try #require(try await setup.adapter.get(key)))
+            #expect(pending.status == Condition.false, "\(kind) with status \(before)")
+            setup.server.apply(path, as: "kube-controller-manager") { $0["status"] = after }
+        }
+        let live = try #require(try await setup.adapter.get(key))
+        #expect(Availability.evaluate(live).status == Condition.true, "\(kind) with status \(after ?? nil)")
+        try await setup.stop()
+    }
+
+    @Test func `feedback rules read scalars and raw JSON from the live object`() async throws {
+        let setup = try await setup()
+        _ = try await setup.adapter.apply(deployment, key: deploymentKey, strategy: .default)
+        let live = try #require(try await setup.adapter.get(deploymentKey))
+        let values = Feedback.values(for: live, rules: [
+            FeedbackRule(type: .wellKnownStatus),
+            FeedbackRule(type: .jsonPaths, jsonPaths: [.init(name: "image", path: ".spec.template.spec.containers"), .init(name: "generation", path: ".status.observedGeneration")]),
+        ])
+        #expect(values.contains(FeedbackValue(name: "AvailableReplicas", value: 2)))
+        #expect(values.contains(FeedbackValue(name: "generation", value: 1)))
+        let raw = try #require(values.first { $0.name == "image" }?.fieldValue)
+        #expect(raw.type == "JsonRaw")
+        #expect(raw.jsonRaw?.contains("\"image\":\"phpmyadmin:5.2\"") == true)
         try await setup.stop()
     }
 

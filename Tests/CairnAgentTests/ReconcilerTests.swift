@@ -141,3 +141,26 @@ import Testing
         #expect(!second.queuedStatus)
     }
 }
+
+extension ReconcilerTests {
+    @Test func `drift is corrected except in fields the work leaves to others`() async throws {
+        defer { directory.remove() }
+        let deployment: JSONValue = ["apiVersion": "apps/v1", "kind": "Deployment", "metadata": ["name": "web", "namespace": "shop"], "spec": ["replicas": 2, "paused": false]]
+        var scaled = work("web", [deployment])
+        let identifier = ResourceIdentifier(group: "apps", resource: "deployments", name: "web", namespace: "shop")
+        scaled.spec.manifestConfigs = [
+            ManifestConfig(resourceIdentifier: identifier, updateStrategy: UpdateStrategy(type: .serverSideApply, serverSideApply: .init(ignoreFields: [.init(jsonPaths: [".spec.replicas"])])))
+        ]
+        try cache.commit(WorkBundle(cluster: "c1", revision: 1, since: nil, works: [scaled]))
+        try await reconciler.reconcile(apply: nil)
+        // Someone scales it and pauses it; at resync the pause is undone, the scale is not.
+        try await site.tamper(key(deployment)) {
+            $0["spec"]?["replicas"] = 5
+            $0["spec"]?["paused"] = true
+        }
+        try await reconciler.reconcile(apply: nil)
+        let live = try #require(try await site.get(key(deployment)))
+        #expect(live["spec"]?["replicas"] == 5)
+        #expect(live["spec"]?["paused"] == false)
+    }
+}

@@ -4,14 +4,16 @@ import Foundation
 import Hummingbird
 import HummingbirdTLS
 import Logging
+import NIOCore
 import ServiceLifecycle
 import Synchronization
 
 /// A Kubernetes API server for the adapter's tests that answers as the recorded v1.36 server in
-/// ../shared/kubernetes-api does: discovery documents, server-side apply with field managers and conflicts,
-/// Status bodies, plain-text 404 for unknown resources, resourceVersion checks, UID preconditions, foreground
-/// deletion through a finalizer, CRDs that become served once established, and Deployment status as its
-/// controller would set it.
+/// ../shared/kubernetes-api does: legacy and aggregated discovery, server-side apply with field managers and
+/// conflicts, Status bodies, plain-text 404 for unknown resources, resourceVersion checks, UID preconditions,
+/// foreground deletion through a finalizer, CRDs that are served only once Established (a moment after they
+/// are created), watch streams of newline-delimited events with bookmarks, and workload status as the
+/// controllers would set it. It can be stopped and started again on the same port with the same contents.
 public final class KubeAPITestServer: Sendable {
     struct Object: Sendable {
         var body: JSONValue
@@ -21,44 +23,85 @@ public final class KubeAPITestServer: Sendable {
 
     struct State: Sendable {
         var objects: [String: Object] = [:]
-        /// groupVersion → [resource list entries] beyond the recorded ones (from CRDs).
+        /// API path of a group version (`/apis/example.com/v1`) → resource list entries from established CRDs.
         var extraResources: [String: [JSONValue]] = [:]
         var resourceVersion = 1000
         var tokens: Set<String> = []
         var nodes: [JSONValue] = []
         var requests: [String] = []
+        var aggregatedDiscovery = true
+        var establishDelay: Duration = .milliseconds(300)
+        var controllersPaused = false
+        var watchesFail = false
     }
 
+    struct Watcher: Sendable {
+        var collection: String
+        var continuation: AsyncStream<Data>.Continuation
+    }
+
+    static let aggregatedAPIs = "aggregated:/apis"
+    static let aggregatedContentType = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+
     let state = Mutex(State())
+    let watchers = Mutex<[UUID: Watcher]>([:])
     let recorded: [String: JSONValue]
+    /// API path of a group version → its resources, from the recordings.
+    let served: [String: [JSONValue]]
     let group: ServiceGroup
     let task: Task<Void, any Error>
     public let port: Int
     public let caPEM: String
     public var url: String { "https://127.0.0.1:\(port)" }
 
-    public init(directory: String, token: String) async throws {
+    /// A server on `port` (0: any free one); `previous`, if given and stopped, hands over its objects and settings,
+    /// as a restarted API server finds its etcd.
+    public init(directory: String, token: String, port: Int = 0, takingOver previous: KubeAPITestServer? = nil) async throws {
         var recorded = [String: JSONValue]()
+        var served = [String: [JSONValue]]()
         let samples = URL(fileURLWithPath: Corpus.root).deletingLastPathComponent().appendingPathComponent("kubernetes-api").path
-        for (name, file) in [("/version", "01-version.json"), ("/apis", "03-apis-grouplist.json"), ("/api/v1", "04-api-v1-resources.json"), ("/apis/apps/v1", "05-apis-apps-v1-resources.json"), ("/apis/networking.k8s.io/v1", "06-apis-networking-v1-resources.json")] {
-            let exchange = try CairnJSON.decode(JSONValue.self, from: Data(contentsOf: URL(fileURLWithPath: samples + "/" + file)))
-            recorded[name] = exchange["response"]?["body"]
+        func sample(_ file: String) throws -> JSONValue {
+            try CairnJSON.decode(JSONValue.self, from: Data(contentsOf: URL(fileURLWithPath: samples + "/" + file)))["response"]?["body"] ?? .null
         }
-        // apiextensions is served too, so CRDs can be applied.
-        recorded["/apis/apiextensions.k8s.io/v1"] = ["kind": "APIResourceList", "groupVersion": "apiextensions.k8s.io/v1", "resources": [["name": "customresourcedefinitions", "namespaced": false, "kind": "CustomResourceDefinition"]]]
+        for (name, file) in [("/version", "01-version.json"), ("/apis", "03-apis-grouplist.json")] {
+            recorded[name] = try sample(file)
+        }
+        // Every group the recorded server offered in aggregated discovery is served here too, except the
+        // recording's own custom resources: this server starts with no CRDs.
+        var aggregated = try sample("07-aggregated-discovery-apis.json")
+        let groups = (aggregated["items"]?.arrayValue ?? []).filter { $0["metadata"]?["name"] != "example.com" }
+        aggregated["items"] = .array(groups)
+        recorded[Self.aggregatedAPIs] = aggregated
+        for group in groups {
+            for version in group["versions"]?.arrayValue ?? [] {
+                let path = "/apis/\(group["metadata"]?["name"]?.stringValue ?? "")/\(version["version"]?.stringValue ?? "")"
+                served[path] = (version["resources"]?.arrayValue ?? []).map(Self.legacyEntry)
+            }
+        }
+        // The legacy documents are served exactly as recorded where there is a recording.
+        for (name, file) in [("/api/v1", "04-api-v1-resources.json"), ("/apis/apps/v1", "05-apis-apps-v1-resources.json"), ("/apis/networking.k8s.io/v1", "06-apis-networking-v1-resources.json")] {
+            served[name] = try sample(file)["resources"]?.arrayValue ?? []
+        }
+        self.served = served
         self.recorded = recorded
-        state.withLock { $0.tokens = [token] }
+        if let previous {
+            let handed = previous.state.withLock { $0 }
+            state.withLock { $0 = handed }
+            state.withLock { $0.requests = [] }
+        } else {
+            state.withLock { $0.tokens = [token] }
+        }
         let pki = try HubPKI.loadOrCreate(directory: directory, names: ["127.0.0.1", "localhost"])
         caPEM = pki.caPEM
         var logger = Logger(label: "kube-api-test")
-        logger.logLevel = .warning
+        logger.logLevel = .critical
         let router = Router()
         let reference = ServerReference()
         router.addMiddleware { KubeHandler(reference: reference) }
         let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
         let app = Application(
             router: router, server: try .tls(.http1(), tlsConfiguration: pki.serverTLS()),
-            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            configuration: .init(address: .hostname("127.0.0.1", port: port)),
             onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) }, logger: logger)
         group = ServiceGroup(configuration: .init(services: [app], logger: logger))
         let group = self.group
@@ -68,11 +111,12 @@ public final class KubeAPITestServer: Sendable {
             bound = value
             break
         }
-        port = bound
+        self.port = bound
         reference.server.withLock { $0 = self }
     }
 
     public func stop() async throws {
+        for watcher in watchers.withLock({ $0.values }) { watcher.continuation.finish() }
         await group.triggerGracefulShutdown()
         try await task.value
     }
@@ -80,6 +124,20 @@ public final class KubeAPITestServer: Sendable {
     // MARK: What tests change behind the adapter's back
 
     public func setTokens(_ tokens: Set<String>) { state.withLock { $0.tokens = tokens } }
+    /// Legacy discovery only, as servers before v1.27 (or proxies that strip it) offer.
+    public func setAggregatedDiscovery(_ on: Bool) { state.withLock { $0.aggregatedDiscovery = on } }
+    public func setEstablishDelay(_ delay: Duration) { state.withLock { $0.establishDelay = delay } }
+    /// With controllers paused, workloads get no status until a test sets one.
+    public func setControllersPaused(_ paused: Bool) { state.withLock { $0.controllersPaused = paused } }
+    /// Watches answer 500 (and open ones end) while set.
+    public func setWatchesFail(_ fail: Bool) {
+        state.withLock { $0.watchesFail = fail }
+        if fail {
+            for watcher in watchers.withLock({ $0.values }) { watcher.continuation.finish() }
+        }
+    }
+    public var openWatches: Int { watchers.withLock { $0.count } }
+
     public func addNode(cpu: String, memory: String, ready: Bool = true) {
         state.withLock {
             $0.nodes.append(["metadata": ["name": .string("node-\($0.nodes.count)")], "status": ["allocatable": ["cpu": .string(cpu), "memory": .string(memory)], "conditions": [["type": "Ready", "status": .string(ready ? "True" : "False")]]]])
@@ -89,8 +147,8 @@ public final class KubeAPITestServer: Sendable {
     public func object(_ path: String) -> JSONValue? { state.withLock { $0.objects[path]?.body } }
     /// Another field manager applies (as kubectl or a controller would).
     public func apply(_ path: String, as manager: String, _ change: @Sendable (inout JSONValue) -> Void) {
-        state.withLock { state in
-            guard var object = state.objects[path] else { return }
+        let event: JSONValue? = state.withLock { state in
+            guard var object = state.objects[path] else { return nil }
             let before = Self.leaves(object.body)
             change(&object.body)
             let changed = Self.leaves(object.body).filter { before[$0.key] != $0.value }.keys
@@ -101,40 +159,47 @@ public final class KubeAPITestServer: Sendable {
             state.resourceVersion += 1
             object.body["metadata"]?["resourceVersion"] = .string(String(state.resourceVersion))
             state.objects[path] = object
+            return object.body
         }
+        if let event { emit("MODIFIED", event, path: path) }
     }
-    public func remove(_ path: String) { _ = state.withLock { $0.objects.removeValue(forKey: path) } }
+    public func remove(_ path: String) {
+        if let gone = state.withLock({ $0.objects.removeValue(forKey: path) }) { emit("DELETED", gone.body, path: path) }
+    }
     public var requests: [String] { state.withLock { $0.requests } }
 
     // MARK: Behaviour
 
-    func handle(method: String, path: String, query: [String: String], authorization: String?, body: Data) -> (Int, String, Data) {
-        state.withLock { state in
+    enum Reply {
+        case full((Int, String, Data))
+        case watch(AsyncStream<Data>)
+    }
+
+    func handle(method: String, path: String, query: [String: String], accept: String?, authorization: String?, body: Data) -> Reply {
+        var events = [(String, JSONValue, String)]()
+        let reply: Reply = state.withLock { state in
             state.requests.append("\(method) \(path)")
             guard let authorization, authorization.hasPrefix("Bearer "), state.tokens.contains(String(authorization.dropFirst(7))) else {
-                return Self.status(401, "Unauthorized", "Unauthorized")
+                return .full(Self.status(401, "Unauthorized", "Unauthorized"))
             }
-            if method == "GET", let document = recorded[path] ?? state.extraResources[Self.groupVersion(path) ?? ""].map({ ["kind": "APIResourceList", "groupVersion": .string(Self.groupVersion(path)!), "resources": .array($0)] }) {
-                var document = document
-                if path == "/apis" {
-                    var groups = document["groups"]?.arrayValue ?? []
-                    for groupVersion in state.extraResources.keys {
-                        groups.append(["name": .string(String(groupVersion.split(separator: "/")[0])), "versions": [["groupVersion": .string(groupVersion)]]])
-                    }
-                    document["groups"] = .array(groups)
-                }
-                return (200, "application/json", (try? CairnJSON.encode(document)) ?? Data())
-            }
+            if method == "GET", let document = discovery(path, accept: accept, state: state) { return .full(document) }
             if method == "GET" && path == "/api/v1/nodes" {
-                return (200, "application/json", (try? CairnJSON.encode(["kind": "NodeList", "apiVersion": "v1", "items": .array(state.nodes)] as JSONValue)) ?? Data())
+                return .full(Self.json(200, ["kind": "NodeList", "apiVersion": "v1", "items": .array(state.nodes)]))
             }
-            guard let target = resolve(path, state: state) else { return (404, "text/plain; charset=utf-8", Data("404 page not found\n".utf8)) }
+            guard let target = resolve(path, state: state) else { return .full((404, "text/plain; charset=utf-8", Data("404 page not found\n".utf8))) }
             switch method {
+            case "GET" where query["watch"] == "1" || query["watch"] == "true":
+                if state.watchesFail { return .full(Self.status(500, "InternalError", "watch chan error: etcd watch closed")) }
+                return .watch(watch(path, query: query, state: state))
             case "GET":
-                guard let object = state.objects[path] else { return Self.status(404, "NotFound", "\(target.resource) \"\(target.name ?? "")\" not found") }
-                return Self.json(200, object.body)
+                guard target.name != nil else {
+                    let items = state.objects.filter { ($0.key as NSString).deletingLastPathComponent == path }.map(\.value.body)
+                    return .full(Self.json(200, ["kind": "List", "apiVersion": "v1", "metadata": ["resourceVersion": .string(String(state.resourceVersion))], "items": .array(items)]))
+                }
+                guard let object = state.objects[path] else { return .full(Self.status(404, "NotFound", "\(target.resource) \"\(target.name ?? "")\" not found")) }
+                return .full(Self.json(200, object.body))
             case "PATCH":
-                guard let manifest = try? CairnJSON.decode(JSONValue.self, from: body) else { return Self.status(400, "BadRequest", "invalid apply patch") }
+                guard let manifest = try? CairnJSON.decode(JSONValue.self, from: body) else { return .full(Self.status(400, "BadRequest", "invalid apply patch")) }
                 let manager = query["fieldManager"] ?? "unknown"
                 let force = query["force"] == "true"
                 let leaves = Self.leaves(manifest)
@@ -147,44 +212,54 @@ public final class KubeAPITestServer: Sendable {
                         let owner = object.managers.first { $0.key != manager && !$0.value.isDisjoint(with: conflicts) }?.key ?? "other"
                         var status = Self.statusBody(409, "Conflict", "Apply failed with \(conflicts.count) conflict: conflict with \"\(owner)\": \(conflicts.joined(separator: ", "))")
                         status["details"] = ["causes": .array(conflicts.map { ["reason": "FieldManagerConflict", "message": .string("conflict with \"\(owner)\""), "field": .string($0)] })]
-                        return Self.json(409, status)
+                        return .full(Self.json(409, status))
+                    }
+                    // Fields this manager set before and no longer sets are removed unless another manager owns them.
+                    var body = object.body
+                    for field in (object.managers[manager] ?? []).subtracting(leaves.keys)
+                    where !object.managers.contains(where: { $0.key != manager && $0.value.contains(field) }) {
+                        body = Self.removing(field, from: body)
                     }
                     for field in leaves.keys {
                         for other in object.managers.keys where other != manager { object.managers[other]?.remove(field) }
                     }
                     object.managers[manager] = Set(leaves.keys)
-                    let specChanged = object.body["spec"] != manifest["spec"]
-                    object.body = Self.merge(object.body, manifest)
-                    if specChanged {
+                    body = Self.merge(body, manifest)
+                    if object.body["spec"] != body["spec"] {
                         let generation = object.body["metadata"]?["generation"]?.intValue ?? 1
-                        object.body["metadata"]?["generation"] = .int(generation + 1)
+                        body["metadata"]?["generation"] = .int(generation + 1)
                     }
-                    state.resourceVersion += 1
-                    object.body["metadata"]?["resourceVersion"] = .string(String(state.resourceVersion))
-                    object.body = Self.controllerStatus(object.body)
+                    let unchanged = body == object.body
+                    object.body = body
+                    if !unchanged {
+                        state.resourceVersion += 1
+                        object.body["metadata"]?["resourceVersion"] = .string(String(state.resourceVersion))
+                        object.body = Self.controllerStatus(object.body, paused: state.controllersPaused)
+                        events.append(("MODIFIED", object.body, path))
+                    }
                     state.objects[path] = object
-                    return Self.json(200, object.body)
+                    return .full(Self.json(200, object.body))
                 }
                 let created = create(manifest, manager: manager, state: &state)
                 state.objects[path] = created
-                register(created.body, state: &state)
-                return Self.json(201, created.body)
+                events.append(("ADDED", created.body, path))
+                return .full(Self.json(201, created.body))
             case "POST":
                 guard let manifest = try? CairnJSON.decode(JSONValue.self, from: body), let name = manifest["metadata"]?["name"]?.stringValue else {
-                    return Self.status(400, "BadRequest", "invalid body")
+                    return .full(Self.status(400, "BadRequest", "invalid body"))
                 }
                 let objectPath = path + "/" + name
-                if state.objects[objectPath] != nil { return Self.status(409, "AlreadyExists", "\(target.resource) \"\(name)\" already exists") }
+                if state.objects[objectPath] != nil { return .full(Self.status(409, "AlreadyExists", "\(target.resource) \"\(name)\" already exists")) }
                 let created = create(manifest, manager: query["fieldManager"] ?? "unknown", state: &state)
                 state.objects[objectPath] = created
-                register(created.body, state: &state)
-                return Self.json(201, created.body)
+                events.append(("ADDED", created.body, objectPath))
+                return .full(Self.json(201, created.body))
             case "PUT":
                 guard var object = state.objects[path], let manifest = try? CairnJSON.decode(JSONValue.self, from: body) else {
-                    return Self.status(404, "NotFound", "\(target.resource) \"\(target.name ?? "")\" not found")
+                    return .full(Self.status(404, "NotFound", "\(target.resource) \"\(target.name ?? "")\" not found"))
                 }
                 guard manifest["metadata"]?["resourceVersion"] == object.body["metadata"]?["resourceVersion"] else {
-                    return Self.status(409, "Conflict", "Operation cannot be fulfilled on \(target.resource) \"\(target.name ?? "")\": the object has been modified; please apply your changes to the latest version and try again")
+                    return .full(Self.status(409, "Conflict", "Operation cannot be fulfilled on \(target.resource) \"\(target.name ?? "")\": the object has been modified; please apply your changes to the latest version and try again"))
                 }
                 let specChanged = object.body["spec"] != manifest["spec"]
                 var replaced = manifest
@@ -192,32 +267,80 @@ public final class KubeAPITestServer: Sendable {
                 replaced["metadata"]?["generation"] = .int((object.body["metadata"]?["generation"]?.intValue ?? 1) + (specChanged ? 1 : 0))
                 state.resourceVersion += 1
                 replaced["metadata"]?["resourceVersion"] = .string(String(state.resourceVersion))
-                object.body = Self.controllerStatus(replaced)
+                object.body = Self.controllerStatus(replaced, paused: state.controllersPaused)
                 state.objects[path] = object
-                return Self.json(200, object.body)
+                events.append(("MODIFIED", object.body, path))
+                return .full(Self.json(200, object.body))
             case "DELETE":
-                guard var object = state.objects[path] else { return Self.status(404, "NotFound", "\(target.resource) \"\(target.name ?? "")\" not found") }
+                guard var object = state.objects[path] else { return .full(Self.status(404, "NotFound", "\(target.resource) \"\(target.name ?? "")\" not found")) }
                 let options = try? CairnJSON.decode(JSONValue.self, from: body)
                 if let uid = options?["preconditions"]?["uid"]?.stringValue, uid != object.body["metadata"]?["uid"]?.stringValue {
-                    return Self.status(409, "Conflict", "Precondition failed: UID in precondition: \(uid), UID in object meta: \(object.body["metadata"]?["uid"]?.stringValue ?? "")")
+                    return .full(Self.status(409, "Conflict", "Precondition failed: UID in precondition: \(uid), UID in object meta: \(object.body["metadata"]?["uid"]?.stringValue ?? "")"))
                 }
                 if options?["propagationPolicy"] == "Foreground" {
                     object.body["metadata"]?["deletionTimestamp"] = .string(RFC3339.string(from: Date()))
                     object.body["metadata"]?["finalizers"] = ["foregroundDeletion"]
                     // The garbage collector finishes shortly after; the object stays visible until then.
                     state.objects[path] = object
+                    events.append(("MODIFIED", object.body, path))
                     let response = object.body
                     Task { [weak self] in
                         try? await Task.sleep(for: .milliseconds(100))
                         self?.remove(path)
                     }
-                    return Self.json(200, response)
+                    return .full(Self.json(200, response))
                 }
                 state.objects[path] = nil
-                return Self.json(200, object.body)
+                events.append(("DELETED", object.body, path))
+                return .full(Self.json(200, object.body))
             default:
-                return Self.status(405, "MethodNotAllowed", "method not allowed")
+                return .full(Self.status(405, "MethodNotAllowed", "method not allowed"))
             }
+        }
+        for (type, object, path) in events {
+            emit(type, object, path: path)
+            if type == "ADDED", object["kind"] == "CustomResourceDefinition" { establishLater(path) }
+        }
+        return reply
+    }
+
+    /// Discovery documents: aggregated (v2) when the client asks for it and the server offers it, legacy otherwise.
+    func discovery(_ path: String, accept: String?, state: State) -> (Int, String, Data)? {
+        let aggregated = state.aggregatedDiscovery && (accept ?? "").contains("as=APIGroupDiscoveryList")
+        switch path {
+        case "/apis" where aggregated:
+            var document = recorded[Self.aggregatedAPIs] ?? [:]
+            var items = document["items"]?.arrayValue ?? []
+            for (groupVersion, resources) in state.extraResources.sorted(by: { $0.key < $1.key }) {
+                let parts = groupVersion.split(separator: "/")
+                let entries: [JSONValue] = resources.map {
+                    ["resource": $0["name"] ?? "", "responseKind": ["group": .string(String(parts[1])), "version": .string(String(parts[2])), "kind": $0["kind"] ?? ""], "scope": .string($0["namespaced"] == true ? "Namespaced" : "Cluster")]
+                }
+                items.append(["metadata": ["name": .string(String(parts[1]))], "versions": [["version": .string(String(parts[2])), "resources": .array(entries), "freshness": "Current"]]])
+            }
+            document["items"] = .array(items)
+            return (200, Self.aggregatedContentType, (try? CairnJSON.encode(document)) ?? Data())
+        case "/api" where aggregated:
+            let entries: [JSONValue] = (served["/api/v1"] ?? []).filter { !($0["name"]?.stringValue ?? "").contains("/") }.map {
+                ["resource": $0["name"] ?? "", "responseKind": ["group": "", "version": "", "kind": $0["kind"] ?? ""], "scope": .string($0["namespaced"] == true ? "Namespaced" : "Cluster")]
+            }
+            let document: JSONValue = ["kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": [:], "items": [["metadata": [:], "versions": [["version": "v1", "resources": .array(entries), "freshness": "Current"]]]]]
+            return (200, Self.aggregatedContentType, (try? CairnJSON.encode(document)) ?? Data())
+        case "/apis":
+            var document = recorded["/apis"] ?? [:]
+            var groups = document["groups"]?.arrayValue ?? []
+            for groupVersion in state.extraResources.keys.sorted() {
+                let parts = groupVersion.split(separator: "/")
+                groups.append(["name": .string(String(parts[1])), "versions": [["groupVersion": .string("\(parts[1])/\(parts[2])"), "version": .string(String(parts[2]))]]])
+            }
+            document["groups"] = .array(groups)
+            return Self.json(200, document)
+        case "/version":
+            return recorded["/version"].map { Self.json(200, $0) }
+        default:
+            guard let resources = served[path] ?? state.extraResources[path] else { return nil }
+            let groupVersion = path.hasPrefix("/api/") ? String(path.dropFirst(5)) : String(path.dropFirst(6))
+            return Self.json(200, ["kind": "APIResourceList", "apiVersion": "v1", "groupVersion": .string(groupVersion), "resources": .array(resources)])
         }
     }
 
@@ -236,8 +359,8 @@ public final class KubeAPITestServer: Sendable {
         }
         if parts.first == "namespaces", parts.count >= 3 { parts.removeFirst(2) }
         guard let resource = parts.first else { return nil }
-        let served = (recorded[groupVersion]?["resources"]?.arrayValue ?? []) + (state.extraResources[Self.groupVersion(groupVersion) ?? ""] ?? [])
-        guard served.contains(where: { $0["name"]?.stringValue == resource }) else { return nil }
+        let resources = (served[groupVersion] ?? []) + (state.extraResources[groupVersion] ?? [])
+        guard resources.contains(where: { $0["name"]?.stringValue == resource }) else { return nil }
         return (resource, parts.count > 1 ? parts[1] : nil)
     }
 
@@ -249,35 +372,82 @@ public final class KubeAPITestServer: Sendable {
         body["metadata"]?["generation"] = 1
         body["metadata"]?["creationTimestamp"] = .string(RFC3339.string(from: Date()))
         body["metadata"]?["managedFields"] = [["manager": .string(manager), "operation": "Apply"]]
-        return Object(body: Self.controllerStatus(body), managers: [manager: Set(Self.leaves(manifest).keys)])
+        return Object(body: Self.controllerStatus(body, paused: state.controllersPaused), managers: [manager: Set(Self.leaves(manifest).keys)])
     }
 
-    /// An applied CRD is established at once and its resource served.
-    func register(_ object: JSONValue, state: inout State) {
-        guard object["kind"] == "CustomResourceDefinition", let spec = object["spec"], let group = spec["group"]?.stringValue,
-            let plural = spec["names"]?["plural"]?.stringValue, let kind = spec["names"]?["kind"]?.stringValue
-        else { return }
-        for version in spec["versions"]?.arrayValue ?? [] {
-            guard let name = version["name"]?.stringValue else { continue }
-            state.extraResources["\(group)/\(name)", default: []].append(["name": .string(plural), "namespaced": .bool(spec["scope"] != "Cluster"), "kind": .string(kind)])
+    /// A created CRD is accepted and established a moment later (as the recorded server's 201 carries no
+    /// conditions yet); only then is its resource served.
+    func establishLater(_ path: String) {
+        let delay = state.withLock { $0.establishDelay }
+        Task { [weak self] in
+            try? await Task.sleep(for: delay)
+            self?.apply(path, as: "kube-apiserver") { crd in
+                crd["status"] = ["conditions": [["type": "NamesAccepted", "status": "True", "reason": "NoConflicts"], ["type": "Established", "status": "True", "reason": "InitialNamesAccepted"]], "acceptedNames": crd["spec"]?["names"] ?? [:]]
+            }
+            self?.state.withLock { state in
+                guard let crd = state.objects[path]?.body, let spec = crd["spec"], let group = spec["group"]?.stringValue,
+                    let plural = spec["names"]?["plural"]?.stringValue, let kind = spec["names"]?["kind"]?.stringValue
+                else { return }
+                for version in spec["versions"]?.arrayValue ?? [] {
+                    guard let name = version["name"]?.stringValue else { continue }
+                    state.extraResources["/apis/\(group)/\(name)", default: []].append(["name": .string(plural), "namespaced": .bool(spec["scope"] != "Cluster"), "kind": .string(kind)])
+                }
+            }
         }
     }
 
-    static func groupVersion(_ path: String) -> String? {
-        let parts = path.split(separator: "/")
-        guard parts.first == "apis", parts.count == 3 else { return nil }
-        return "\(parts[1])/\(parts[2])"
+    // MARK: Watches
+
+    /// A watch on a collection: the current objects as ADDED unless a resourceVersion is given, a bookmark
+    /// marking the end of those, then every change until `timeoutSeconds`.
+    func watch(_ collection: String, query: [String: String], state: State) -> AsyncStream<Data> {
+        let (stream, continuation) = AsyncStream.makeStream(of: Data.self)
+        if query["resourceVersion"] == nil || query["resourceVersion"] == "0" {
+            for (path, object) in state.objects.sorted(by: { $0.key < $1.key }) where (path as NSString).deletingLastPathComponent == collection {
+                continuation.yield(Self.event("ADDED", object.body))
+            }
+        }
+        if query["allowWatchBookmarks"] == "true" {
+            continuation.yield(Self.event("BOOKMARK", ["metadata": ["resourceVersion": .string(String(state.resourceVersion)), "annotations": ["k8s.io/initial-events-end": "true"]]]))
+        }
+        let id = UUID()
+        watchers.withLock { $0[id] = Watcher(collection: collection, continuation: continuation) }
+        let timeout = Double(query["timeoutSeconds"] ?? "") ?? 1800
+        continuation.onTermination = { [weak self] _ in _ = self?.watchers.withLock { $0.removeValue(forKey: id) } }
+        Task {
+            try? await Task.sleep(for: .milliseconds(Int64(timeout * 1000)))
+            continuation.finish()
+        }
+        return stream
     }
 
-    /// What a Deployment controller would report: every replica updated and available at this generation.
-    static func controllerStatus(_ body: JSONValue) -> JSONValue {
+    func emit(_ type: String, _ object: JSONValue, path: String) {
+        let collection = (path as NSString).deletingLastPathComponent
+        let event = Self.event(type, object)
+        for watcher in watchers.withLock({ $0.values }) where watcher.collection == collection {
+            watcher.continuation.yield(event)
+        }
+    }
+
+    static func event(_ type: String, _ object: JSONValue) -> Data {
+        var data = (try? CairnJSON.encode(["type": .string(type), "object": object] as JSONValue)) ?? Data()
+        data.append(UInt8(ascii: "\n"))
+        return data
+    }
+
+    // MARK: Helpers
+
+    static func legacyEntry(_ aggregated: JSONValue) -> JSONValue {
+        ["name": aggregated["resource"] ?? "", "namespaced": .bool(aggregated["scope"] == "Namespaced"), "kind": aggregated["responseKind"]?["kind"] ?? ""]
+    }
+
+    /// What the controllers would report: every replica updated and available at this generation.
+    static func controllerStatus(_ body: JSONValue, paused: Bool) -> JSONValue {
+        guard !paused else { return body }
         var body = body
-        if body["kind"] == "Deployment" || body["kind"] == "StatefulSet" {
+        if body["kind"] == "Deployment" || body["kind"] == "StatefulSet" || body["kind"] == "ReplicaSet" {
             let replicas = body["spec"]?["replicas"]?.intValue ?? 1
             body["status"] = ["observedGeneration": body["metadata"]?["generation"] ?? 1, "replicas": .int(replicas), "readyReplicas": .int(replicas), "availableReplicas": .int(replicas), "updatedReplicas": .int(replicas)]
-        }
-        if body["kind"] == "CustomResourceDefinition" {
-            body["status"] = ["conditions": [["type": "Established", "status": "True"]]]
         }
         return body
     }
@@ -291,6 +461,20 @@ public final class KubeAPITestServer: Sendable {
             result.merge(leaves(field, prefix: "\(prefix).\(key)")) { first, _ in first }
         }
         return result
+    }
+
+    static func removing(_ field: String, from value: JSONValue) -> JSONValue {
+        let segments = field.split(separator: ".").map(String.init)
+        func strip(_ value: JSONValue, _ rest: ArraySlice<String>) -> JSONValue {
+            guard case .object(var fields) = value, let first = rest.first else { return value }
+            if rest.count == 1 {
+                fields[first] = nil
+            } else if let child = fields[first] {
+                fields[first] = strip(child, rest.dropFirst())
+            }
+            return .object(fields)
+        }
+        return strip(value, segments[...])
     }
 
     static func merge(_ base: JSONValue, _ patch: JSONValue) -> JSONValue {
@@ -327,9 +511,19 @@ struct KubeHandler: RouterMiddleware {
         let body = try await request.body.collect(upTo: 64 * 1024 * 1024)
         var query = [String: String]()
         for (key, value) in request.uri.queryParameters { query[String(key)] = String(value) }
-        let (status, contentType, data) = server.handle(
-            method: request.method.rawValue, path: request.uri.path, query: query, authorization: request.headers[.authorization],
-            body: Data(body.readableBytesView))
-        return Response(status: .init(code: status), headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        let reply = server.handle(
+            method: request.method.rawValue, path: request.uri.path, query: query, accept: request.headers[.accept],
+            authorization: request.headers[.authorization], body: Data(body.readableBytesView))
+        switch reply {
+        case .full(let (status, contentType, data)):
+            return Response(status: .init(code: status), headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        case .watch(let events):
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: ResponseBody { writer in
+                    for await event in events { try await writer.write(ByteBuffer(bytes: event)) }
+                    try await writer.finish(nil)
+                })
+        }
     }
 }

@@ -41,22 +41,31 @@ public struct SimulatedCluster: ClusterAdapter {
 
     public func apply(_ manifest: JSONValue, key: ManifestKey, strategy update: UpdateStrategy) async throws -> ApplyOutcome {
         let strategy = update.type
-        var desired = manifest
-        desired["status"] = nil
-        let body = try CairnJSON.string(desired)
-        let desiredSpec = desired["spec"]
+        var withoutStatus = manifest
+        withoutStatus["status"] = nil
+        let desired = withoutStatus
+        let desiredBody = try CairnJSON.string(desired)
+        let ignoresFields = !update.ignoredPaths.isEmpty
         let now = Date().timeIntervalSince1970
         let delay = configuration.readyDelay
         return try await pool.write { db in
             let existing = try Row.fetchOne(db, sql: "SELECT * FROM objects WHERE id = ?", arguments: [key.id])
             if let existing {
                 let uid: String = existing["uid"]
+                var body = desiredBody
+                var written = desired
+                var old: JSONValue?
+                if ignoresFields {
+                    old = try CairnJSON.decode(JSONValue.self, from: Data((existing["body"] as String).utf8), what: "object")
+                    written = update.respectingIgnoredFields(desired, live: old, keep: true)
+                    body = try CairnJSON.string(written)
+                }
                 if strategy == .readOnly || strategy == .createOnly || existing["body"] == body {
                     return ApplyOutcome(uid: uid, changed: false)
                 }
-                let old = try CairnJSON.decode(JSONValue.self, from: Data((existing["body"] as String).utf8), what: "object")
+                let previous = try old ?? CairnJSON.decode(JSONValue.self, from: Data((existing["body"] as String).utf8), what: "object")
                 let live = Self.live(row: existing, now: now, nodes: configuration.nodes)
-                let specChanged = old["spec"] != desiredSpec
+                let specChanged = previous["spec"] != written["spec"]
                 let readyNow = Self.readyReplicas(live)
                 try db.execute(
                     sql: """
@@ -75,7 +84,7 @@ public struct SimulatedCluster: ClusterAdapter {
                     INSERT INTO objects (id, manifest_key, uid, generation, resource_version, body, created_at, ready_at)
                     VALUES (?, ?, ?, 1, 1, ?, ?, ?)
                     """,
-                arguments: [key.id, try CairnJSON.string(key), uid, body, now, now + delay])
+                arguments: [key.id, try CairnJSON.string(key), uid, desiredBody, now, now + delay])
             return ApplyOutcome(uid: uid, changed: true)
         }
     }

@@ -41,6 +41,11 @@ public enum Availability {
             return condition(live, "Complete", otherwise: "Running")
         case "Pod":
             return condition(live, "Ready", otherwise: "NotReady")
+        case "PersistentVolumeClaim":
+            let phase = status?["phase"]?.stringValue ?? "Pending"
+            return phase == "Bound"
+                ? Verdict(status: Condition.true, reason: "Bound", message: "the claim is bound to a volume")
+                : Verdict(status: Condition.false, reason: phase, message: "the claim is \(phase)")
         default:
             if let conditions = status?["conditions"]?.arrayValue {
                 for type in ["Ready", "Available", "Established"] where conditions.contains(where: { $0["type"]?.stringValue == type }) {

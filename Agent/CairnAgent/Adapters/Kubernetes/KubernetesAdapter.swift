@@ -18,9 +18,14 @@ public final class KubernetesAdapter: ClusterAdapter, Sendable {
     let http: HTTPClient
     /// groupVersion → kind → resource, from discovery; refreshed when a kind is missing.
     private let discovered = Mutex<[String: [String: Resource]]>([:])
+    /// "apiVersion/Kind" → the name of the CRD this agent applied that defines it.
+    private let appliedDefinitions = Mutex<[String: String]>([:])
+    /// How long a manifest waits for a CRD applied before it (in the same work or an earlier one) to be served.
+    let establishTimeout: Duration
 
-    public init(connection: KubeConnection) {
+    public init(connection: KubeConnection, establishTimeout: Duration = .seconds(15)) {
         self.connection = connection
+        self.establishTimeout = establishTimeout
         http = HTTPClient(eventLoopGroupProvider: .singleton)
     }
 
@@ -38,6 +43,10 @@ public final class KubernetesAdapter: ClusterAdapter, Sendable {
         case .serverSideApply:
             var body = manifest
             body["status"] = nil
+            if !update.ignoredPaths.isEmpty {
+                // Fields another controller owns once they exist: left out, so the agent neither sets nor claims them.
+                body = update.respectingIgnoredFields(body, live: try await get(key), keep: false)
+            }
             let answer = try await send(
                 .PATCH, path + "?fieldManager=\(Self.fieldManager)\(update.serverSideApply?.force == true ? "&force=true" : "")", body: try CairnJSON.encode(body),
                 contentType: "application/apply-patch+yaml")
@@ -46,6 +55,7 @@ public final class KubernetesAdapter: ClusterAdapter, Sendable {
                 throw AdapterError(reason: "ApplyConflict", message: "\(key): field manager conflict on \(causes.joined(separator: ", "))")
             }
             let live = try answer.expect([200, 201], "apply", key)
+            remember(definition: manifest)
             return ApplyOutcome(uid: live["metadata"]?["uid"]?.stringValue, changed: true)
         case .createOnly, .readOnly:
             if let live = try await get(key) { return ApplyOutcome(uid: live["metadata"]?["uid"]?.stringValue, changed: false) }
@@ -62,7 +72,7 @@ public final class KubernetesAdapter: ClusterAdapter, Sendable {
                     let created = try answer.expect([201], "create", key)
                     return ApplyOutcome(uid: created["metadata"]?["uid"]?.stringValue, changed: true)
                 }
-                var body = manifest
+                var body = update.respectingIgnoredFields(manifest, live: live, keep: true)
                 body["metadata"]?["resourceVersion"] = live["metadata"]?["resourceVersion"]
                 let answer = try await send(.PUT, path + "?fieldManager=\(Self.fieldManager)", body: try CairnJSON.encode(body), contentType: "application/json")
                 if answer.status == 409 { continue }  // someone wrote in between: read again and retry
@@ -128,24 +138,95 @@ public final class KubernetesAdapter: ClusterAdapter, Sendable {
 
     // MARK: Discovery
 
+    static let aggregatedDiscovery = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
+
+    /// The resource serving a kind: from the cache, else from fresh discovery, else — when the kind comes from
+    /// a CRD this agent applied and that is not yet Established — after waiting for it, within a bound.
     func resource(for key: ManifestKey) async throws -> Resource {
-        if let found = discovered.withLock({ $0[key.apiVersion]?[key.kind] }) { return found }
+        if let found = known(key) { return found }
+        try await discover(key)
+        if let found = known(key) { return found }
+        if let crd = appliedDefinitions.withLock({ $0["\(key.apiVersion)/\(key.kind)"] }) {
+            try await waitEstablished(crd, for: key)
+            if let found = known(key) { return found }
+        }
+        throw AdapterError(reason: "NoMatchingResource", message: "the API server serves no kind \(key.kind) in \(key.apiVersion) (is its CRD installed and established?)")
+    }
+
+    func known(_ key: ManifestKey) -> Resource? {
+        discovered.withLock { $0[key.apiVersion]?[key.kind] }
+    }
+
+    /// Aggregated discovery (one request per root, every group at once) where the server offers it; the
+    /// legacy per-group-version document otherwise.
+    func discover(_ key: ManifestKey) async throws {
+        var kinds = [String: [String: Resource]]()
+        var aggregated = true
+        for root in ["/api", "/apis"] {
+            let answer = try await send(.GET, root, body: nil, contentType: nil, accept: Self.aggregatedDiscovery)
+            if answer.status == 401 || answer.status == 403 { _ = try answer.expect([200], "discover the resources of", key) }
+            guard answer.status == 200, answer.contentType.contains("as=APIGroupDiscoveryList"), let items = answer.json?["items"]?.arrayValue else {
+                aggregated = false
+                break
+            }
+            for group in items {
+                let name = group["metadata"]?["name"]?.stringValue ?? ""
+                for version in group["versions"]?.arrayValue ?? [] {
+                    guard let versionName = version["version"]?.stringValue else { continue }
+                    let groupVersion = name.isEmpty ? versionName : "\(name)/\(versionName)"
+                    for entry in version["resources"]?.arrayValue ?? [] {
+                        guard let resource = entry["resource"]?.stringValue, let kind = entry["responseKind"]?["kind"]?.stringValue else { continue }
+                        kinds[groupVersion, default: [:]][kind] = Resource(name: resource, namespaced: entry["scope"]?.stringValue != "Cluster")
+                    }
+                }
+            }
+        }
+        if aggregated {
+            discovered.withLock { $0 = kinds }
+            return
+        }
         let path = key.group.isEmpty ? "/api/\(key.version)" : "/apis/\(key.apiVersion)"
         let answer = try await send(.GET, path, body: nil, contentType: nil)
         if answer.status == 401 || answer.status == 403 { _ = try answer.expect([200], "discover the resources of", key) }
-        guard answer.status == 200, let list = answer.json?["resources"]?.arrayValue else {
-            throw AdapterError(reason: "NoMatchingResource", message: "the API server serves no \(key.apiVersion) (is its CRD established?)")
-        }
-        var kinds = [String: Resource]()
+        guard answer.status == 200, let list = answer.json?["resources"]?.arrayValue else { return }
+        var found = [String: Resource]()
         for entry in list {
             guard let name = entry["name"]?.stringValue, !name.contains("/"), let kind = entry["kind"]?.stringValue else { continue }
-            kinds[kind] = Resource(name: name, namespaced: entry["namespaced"]?.boolValue ?? true)
+            found[kind] = Resource(name: name, namespaced: entry["namespaced"]?.boolValue ?? true)
         }
-        discovered.withLock { $0[key.apiVersion] = kinds }
-        guard let found = kinds[key.kind] else {
-            throw AdapterError(reason: "NoMatchingResource", message: "\(key.apiVersion) serves no kind \(key.kind)")
+        discovered.withLock { $0[key.apiVersion] = found }
+    }
+
+    /// Waits, up to `establishTimeout`, for a CRD to be Established and its kind served.
+    func waitEstablished(_ crd: String, for key: ManifestKey) async throws {
+        let definition = ManifestKey(apiVersion: "apiextensions.k8s.io/v1", kind: "CustomResourceDefinition", namespace: nil, name: crd)
+        let deadline = ContinuousClock.now + establishTimeout
+        var established = false
+        while ContinuousClock.now < deadline {
+            if !established, let live = try await get(definition) {
+                established = live["status"]?["conditions"]?.arrayValue?.contains { $0["type"] == "Established" && $0["status"] == "True" } ?? false
+            }
+            if established {
+                try await discover(key)
+                if known(key) != nil { return }
+            }
+            try await Task.sleep(for: .milliseconds(100))
         }
-        return found
+        throw AdapterError(
+            reason: "CRDNotEstablished",
+            message: "\(key.kind) in \(key.apiVersion) is not served yet: CustomResourceDefinition \(crd) is \(established ? "established but its kind is not served" : "not Established") after \(establishTimeout); will retry")
+    }
+
+    /// A CRD's kinds, so a custom resource that follows it can wait for it to be established.
+    func remember(definition manifest: JSONValue) {
+        guard manifest["kind"] == "CustomResourceDefinition", let name = manifest["metadata"]?["name"]?.stringValue,
+            let spec = manifest["spec"], let group = spec["group"]?.stringValue, let kind = spec["names"]?["kind"]?.stringValue
+        else { return }
+        appliedDefinitions.withLock { definitions in
+            for version in spec["versions"]?.arrayValue ?? [] {
+                if let version = version["name"]?.stringValue { definitions["\(group)/\(version)/\(kind)"] = name }
+            }
+        }
     }
 
     func invalidate(_ key: ManifestKey) {
@@ -168,6 +249,7 @@ public final class KubernetesAdapter: ClusterAdapter, Sendable {
         var status: Int
         var json: JSONValue?
         var text: String
+        var contentType: String
 
         /// The body as an object when the status is one of `expected`; otherwise an error naming what was refused.
         func expect(_ expected: [Int], _ verb: String, _ key: ManifestKey) throws -> JSONValue {
@@ -182,11 +264,11 @@ public final class KubernetesAdapter: ClusterAdapter, Sendable {
         }
     }
 
-    func send(_ method: HTTPMethod, _ path: String, body: Data?, contentType: String?) async throws -> Answer {
+    func send(_ method: HTTPMethod, _ path: String, body: Data?, contentType: String?, accept: String = "application/json") async throws -> Answer {
         var request = HTTPClientRequest(url: connection.server + path)
         request.method = method
         request.tlsConfiguration = connection.tls
-        request.headers.add(name: "Accept", value: "application/json")
+        request.headers.add(name: "Accept", value: accept)
         if let token = connection.bearer() { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let body, let contentType {
             request.headers.add(name: "Content-Type", value: contentType)
@@ -200,7 +282,9 @@ public final class KubernetesAdapter: ClusterAdapter, Sendable {
         }
         let buffer = try await response.body.collect(upTo: 64 * 1024 * 1024)
         let text = String(buffer: buffer)
-        let isJSON = response.headers.first(name: "Content-Type")?.contains("json") ?? false
-        return Answer(status: Int(response.status.code), json: isJSON ? try? CairnJSON.decode(JSONValue.self, from: Data(buffer.readableBytesView)) : nil, text: text)
+        let type = response.headers.first(name: "Content-Type") ?? ""
+        return Answer(
+            status: Int(response.status.code), json: type.contains("json") ? try? CairnJSON.decode(JSONValue.self, from: Data(buffer.readableBytesView)) : nil,
+            text: text, contentType: type)
     }
 }
