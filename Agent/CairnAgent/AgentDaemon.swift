@@ -154,6 +154,8 @@ public final class AgentDaemon: Service, @unchecked Sendable {
     func reconcileLoop() async throws {
         var lastResync = Date.distantPast
         var recheck = 0.05
+        var siteBackoff = Backoff(initial: configuration.backoffInitial, maximum: configuration.backoffMax)
+        var retryBackoff = Backoff(initial: 1, maximum: max(1, configuration.backoffMax))
         while true {
             try Task.checkCancellation()
             let now = Date()
@@ -168,8 +170,22 @@ public final class AgentDaemon: Service, @unchecked Sendable {
             do {
                 let outcome = try await reconciler.reconcile(apply: apply)
                 if resync { lastResync = now }
+                if siteConditions.withLock({ !$0.isTrue(ConditionType.siteAPIAvailable) }) {
+                    report(ConditionType.siteAPIAvailable, Condition.true, "SiteAPIAnswered", "the site's API answered the last pass")
+                }
+                siteBackoff.reset()
+                if outcome.failing {
+                    wait = min(wait, retryBackoff.next().inSeconds)
+                } else {
+                    retryBackoff.reset()
+                }
                 if outcome.queuedStatus { await statusWakeup.fire() }
-                if outcome.progressing {
+                // Where the adapter watches every object, changes wake this loop and polling stops until resync.
+                let wakeup = reconcileWakeup
+                let watched = await adapter.watch(outcome.tracked) { Task { await wakeup.fire() } }
+                if watched && !outcome.failing {
+                    wait = configuration.resyncInterval
+                } else if outcome.progressing {
                     wait = min(wait, recheck)
                     recheck = min(recheck * 2, 1)
                 } else {
@@ -177,9 +193,19 @@ public final class AgentDaemon: Service, @unchecked Sendable {
                 }
             } catch is CancellationError {
                 throw CancellationError()
+            } catch let error as AdapterError where error.isSiteWide {
+                // Keep the desired state in the cache and the last statuses at the hub; say why, and retry.
+                if siteConditions.withLock({ $0[type: ConditionType.siteAPIAvailable]?.status != Condition.false }) {
+                    logger.error("the site's API is not available", metadata: ["error.message": .string(error.message)])
+                }
+                report(ConditionType.siteAPIAvailable, Condition.false, error.reason, error.message)
+                if let apply { pendingLock.withLock { pendingApply.formUnion(apply) } }
+                await reconcileWakeup.wait(timeout: siteBackoff.next())
+                continue
             } catch {
                 logger.error("reconcile failed", metadata: ["error.message": .string("\(error)")])
-                wait = min(wait, 1)
+                await reconcileWakeup.wait(timeout: .seconds(1))
+                continue
             }
             wait = min(wait, max(0.01, configuration.resyncInterval - Date().timeIntervalSince(lastResync)))
             await reconcileWakeup.wait(timeout: .seconds(wait))
@@ -214,10 +240,19 @@ public final class AgentDaemon: Service, @unchecked Sendable {
         var identity = identity
         var interval = configuration.heartbeatInterval
         var waiting = Backoff(initial: configuration.backoffInitial, maximum: configuration.backoffMax)
+        var lastClaims = SiteClaims(claims: [], allocatable: [:])
         while true {
             do {
                 try await renewIfDue(&identity, key: key)
-                let claims = try await adapter.claims()
+                // A site whose API is down is still alive: the heartbeat goes on with the claims last read.
+                let claims: SiteClaims
+                do {
+                    claims = try await adapter.claims()
+                    lastClaims = claims
+                } catch let error as AdapterError {
+                    logger.warning("site claims unavailable", metadata: ["error.message": .string(error.message)])
+                    claims = lastClaims
+                }
                 var all = claims.claims
                 all.append(ClusterClaim(name: "agent.version", value: CairnVersion.current))
                 let answer = try await currentHub.heartbeat(

@@ -82,6 +82,9 @@ public enum ConditionType {
     public static let bundleVerified = "BundleVerified"
     /// Reported by the agent: its cache passed verification at start (or was restored from a full bundle).
     public static let cacheVerified = "CacheVerified"
+    /// Reported by the agent: the site's own API (the Kubernetes API server) answers it. While False the
+    /// agent keeps retrying with backoff and its cache keeps the desired state.
+    public static let siteAPIAvailable = "SiteAPIAvailable"
     /// Conditions a site may set on its own cluster; everything else is the hub's.
-    public static let reportedBySite: Set<String> = [bundleVerified, cacheVerified]
+    public static let reportedBySite: Set<String> = [bundleVerified, cacheVerified, siteAPIAvailable]
 }

@@ -2,6 +2,7 @@ import CairnAgent
 import CairnCommon
 import CairnTestSupport
 import Foundation
+import Synchronization
 import Testing
 
 /// The Kubernetes adapter against a test server that answers as the recorded v1.36 API server does.
@@ -47,6 +48,18 @@ import Testing
         return Setup(directory: directory, server: server, adapter: adapter, tokenFile: tokenFile)
     }
 
+    /// Runs `body` against a fresh server and adapter, stopping both however it ends.
+    func withSetup(establishTimeout: Duration = .seconds(5), _ body: (Setup) async throws -> Void) async throws {
+        let setup = try await setup(establishTimeout: establishTimeout)
+        do {
+            try await body(setup)
+        } catch {
+            try? await setup.stop()
+            throw error
+        }
+        try await setup.stop()
+    }
+
     let deployment: JSONValue = [
         "apiVersion": "apps/v1", "kind": "Deployment", "metadata": ["name": "web", "namespace": "demo", "labels": ["app": "web"]],
         "spec": ["replicas": 2, "selector": ["matchLabels": ["app": "web"]], "template": ["metadata": ["labels": ["app": "web"]], "spec": ["containers": [["name": "web", "image": "phpmyadmin:5.2"]]]]],
@@ -54,51 +67,51 @@ import Testing
     var deploymentKey: ManifestKey { ManifestKey(manifest: deployment)! }
 
     @Test func `server-side apply creates, updates, and status reads back as available`() async throws {
-        let setup = try await setup()
-        let created = try await setup.adapter.apply(deployment, key: deploymentKey, strategy: .default)
-        #expect(created.uid != nil)
-        var scaled = deployment
-        scaled["spec"]?["replicas"] = 3
-        let updated = try await setup.adapter.apply(scaled, key: deploymentKey, strategy: .default)
-        #expect(updated.uid == created.uid)
-        let live = try #require(try await setup.adapter.get(deploymentKey))
-        #expect(live["spec"]?["replicas"] == 3)
-        #expect(live["metadata"]?["managedFields"]?.arrayValue?.first?["manager"] == "cairn-agent")
-        #expect(Availability.evaluate(live).status == Condition.true)
-        #expect(setup.server.requests.contains("PATCH /apis/apps/v1/namespaces/demo/deployments/web"))
-        try await setup.stop()
+        try await withSetup() { setup in
+            let created = try await setup.adapter.apply(deployment, key: deploymentKey, strategy: .default)
+            #expect(created.uid != nil)
+            var scaled = deployment
+            scaled["spec"]?["replicas"] = 3
+            let updated = try await setup.adapter.apply(scaled, key: deploymentKey, strategy: .default)
+            #expect(updated.uid == created.uid)
+            let live = try #require(try await setup.adapter.get(deploymentKey))
+            #expect(live["spec"]?["replicas"] == 3)
+            #expect(live["metadata"]?["managedFields"]?.arrayValue?.first?["manager"] == "cairn-agent")
+            #expect(Availability.evaluate(live).status == Condition.true)
+            #expect(setup.server.requests.contains("PATCH /apis/apps/v1/namespaces/demo/deployments/web"))
+        }
     }
 
     @Test func `a field manager conflict is reported with the fields, and force takes them`() async throws {
-        let setup = try await setup()
-        _ = try await setup.adapter.apply(deployment, key: deploymentKey, strategy: .default)
-        setup.server.apply("/apis/apps/v1/namespaces/demo/deployments/web", as: "horizontal-pod-autoscaler") { $0["spec"]?["replicas"] = 5 }
-        var mine = deployment
-        mine["spec"]?["replicas"] = 4
-        let error = await #expect(throws: AdapterError.self) { try await setup.adapter.apply(mine, key: deploymentKey, strategy: .default) }
-        #expect(error?.reason == "ApplyConflict")
-        #expect(error?.message.contains(".spec.replicas") == true)
-        #expect(setup.server.object("/apis/apps/v1/namespaces/demo/deployments/web")?["spec"]?["replicas"] == 5)
-        _ = try await setup.adapter.apply(mine, key: deploymentKey, strategy: UpdateStrategy(type: .serverSideApply, serverSideApply: .init(force: true)))
-        #expect(setup.server.object("/apis/apps/v1/namespaces/demo/deployments/web")?["spec"]?["replicas"] == 4)
-        try await setup.stop()
+        try await withSetup() { setup in
+            _ = try await setup.adapter.apply(deployment, key: deploymentKey, strategy: .default)
+            setup.server.apply("/apis/apps/v1/namespaces/demo/deployments/web", as: "horizontal-pod-autoscaler") { $0["spec"]?["replicas"] = 5 }
+            var mine = deployment
+            mine["spec"]?["replicas"] = 4
+            let error = await #expect(throws: AdapterError.self) { try await setup.adapter.apply(mine, key: deploymentKey, strategy: .default) }
+            #expect(error?.reason == "ApplyConflict")
+            #expect(error?.message.contains(".spec.replicas") == true)
+            #expect(setup.server.object("/apis/apps/v1/namespaces/demo/deployments/web")?["spec"]?["replicas"] == 5)
+            _ = try await setup.adapter.apply(mine, key: deploymentKey, strategy: UpdateStrategy(type: .serverSideApply, serverSideApply: .init(force: true)))
+            #expect(setup.server.object("/apis/apps/v1/namespaces/demo/deployments/web")?["spec"]?["replicas"] == 4)
+        }
     }
 
     @Test func `CreateOnly, ReadOnly and Update strategies`() async throws {
-        let setup = try await setup()
-        let map: JSONValue = ["apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": "conf", "namespace": "demo"], "data": ["a": "1"]]
-        let key = ManifestKey(manifest: map)!
-        await #expect(throws: AdapterError.self) { try await setup.adapter.apply(map, key: key, strategy: UpdateStrategy(type: .readOnly)) }
-        _ = try await setup.adapter.apply(map, key: key, strategy: UpdateStrategy(type: .createOnly))
-        var changed = map
-        changed["data"]?["a"] = "2"
-        let again = try await setup.adapter.apply(changed, key: key, strategy: UpdateStrategy(type: .createOnly))
-        #expect(!again.changed)
-        #expect(setup.server.object("/api/v1/namespaces/demo/configmaps/conf")?["data"]?["a"] == "1")
-        _ = try await setup.adapter.apply(changed, key: key, strategy: UpdateStrategy(type: .update))
-        #expect(setup.server.object("/api/v1/namespaces/demo/configmaps/conf")?["data"]?["a"] == "2")
-        #expect(setup.server.requests.contains("PUT /api/v1/namespaces/demo/configmaps/conf"))
-        try await setup.stop()
+        try await withSetup() { setup in
+            let map: JSONValue = ["apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": "conf", "namespace": "demo"], "data": ["a": "1"]]
+            let key = ManifestKey(manifest: map)!
+            await #expect(throws: AdapterError.self) { try await setup.adapter.apply(map, key: key, strategy: UpdateStrategy(type: .readOnly)) }
+            _ = try await setup.adapter.apply(map, key: key, strategy: UpdateStrategy(type: .createOnly))
+            var changed = map
+            changed["data"]?["a"] = "2"
+            let again = try await setup.adapter.apply(changed, key: key, strategy: UpdateStrategy(type: .createOnly))
+            #expect(!again.changed)
+            #expect(setup.server.object("/api/v1/namespaces/demo/configmaps/conf")?["data"]?["a"] == "1")
+            _ = try await setup.adapter.apply(changed, key: key, strategy: UpdateStrategy(type: .update))
+            #expect(setup.server.object("/api/v1/namespaces/demo/configmaps/conf")?["data"]?["a"] == "2")
+            #expect(setup.server.requests.contains("PUT /api/v1/namespaces/demo/configmaps/conf"))
+        }
     }
 
     let crd: JSONValue = [
@@ -108,66 +121,66 @@ import Testing
     let widget: JSONValue = ["apiVersion": "example.com/v1", "kind": "Widget", "metadata": ["name": "w1", "namespace": "demo"], "spec": ["size": 3]]
 
     @Test func `a custom resource waits for its CRD to be established; an unknown kind is a clear error`() async throws {
-        let setup = try await setup()
-        let unknown = await #expect(throws: AdapterError.self) { try await setup.adapter.apply(widget, key: ManifestKey(manifest: widget)!, strategy: .default) }
-        #expect(unknown?.reason == "NoMatchingResource")
-        // The CRD's kind is served only ~300 ms after it is created; the widget right after it waits for that.
-        _ = try await setup.adapter.apply(crd, key: ManifestKey(manifest: crd)!, strategy: .default)
-        #expect(setup.server.object("/apis/example.com/v1/namespaces/demo/widgets/w1") == nil)
-        _ = try await setup.adapter.apply(widget, key: ManifestKey(manifest: widget)!, strategy: .default)
-        #expect(setup.server.object("/apis/example.com/v1/namespaces/demo/widgets/w1") != nil)
-        #expect(setup.server.requests.contains("GET /apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com"))
-        // Discovery was aggregated: whole roots, never a group version's own document.
-        #expect(setup.server.requests.contains("GET /apis"))
-        #expect(!setup.server.requests.contains { $0.hasPrefix("GET /apis/apps/v1") || $0 == "GET /api/v1" })
-        try await setup.stop()
+        try await withSetup() { setup in
+            let unknown = await #expect(throws: AdapterError.self) { try await setup.adapter.apply(widget, key: ManifestKey(manifest: widget)!, strategy: .default) }
+            #expect(unknown?.reason == "NoMatchingResource")
+            // The CRD's kind is served only ~300 ms after it is created; the widget right after it waits for that.
+            _ = try await setup.adapter.apply(crd, key: ManifestKey(manifest: crd)!, strategy: .default)
+            #expect(setup.server.object("/apis/example.com/v1/namespaces/demo/widgets/w1") == nil)
+            _ = try await setup.adapter.apply(widget, key: ManifestKey(manifest: widget)!, strategy: .default)
+            #expect(setup.server.object("/apis/example.com/v1/namespaces/demo/widgets/w1") != nil)
+            #expect(setup.server.requests.contains("GET /apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com"))
+            // Discovery was aggregated: whole roots, never a group version's own document.
+            #expect(setup.server.requests.contains("GET /apis"))
+            #expect(!setup.server.requests.contains { $0.hasPrefix("GET /apis/apps/v1") || $0 == "GET /api/v1" })
+        }
     }
 
     @Test func `a CRD that never becomes established is reported after the bound`() async throws {
-        let setup = try await setup(establishTimeout: .milliseconds(500))
-        setup.server.setEstablishDelay(.seconds(3600))
-        _ = try await setup.adapter.apply(crd, key: ManifestKey(manifest: crd)!, strategy: .default)
-        let started = ContinuousClock.now
-        let error = await #expect(throws: AdapterError.self) { try await setup.adapter.apply(widget, key: ManifestKey(manifest: widget)!, strategy: .default) }
-        #expect(error?.reason == "CRDNotEstablished")
-        #expect(error?.message.contains("widgets.example.com is not Established") == true)
-        #expect(ContinuousClock.now - started < .seconds(30))
-        try await setup.stop()
+        try await withSetup(establishTimeout: .milliseconds(500)) { setup in
+            setup.server.setEstablishDelay(.seconds(3600))
+            _ = try await setup.adapter.apply(crd, key: ManifestKey(manifest: crd)!, strategy: .default)
+            let started = ContinuousClock.now
+            let error = await #expect(throws: AdapterError.self) { try await setup.adapter.apply(widget, key: ManifestKey(manifest: widget)!, strategy: .default) }
+            #expect(error?.reason == "CRDNotEstablished")
+            #expect(error?.message.contains("widgets.example.com is not Established") == true)
+            #expect(ContinuousClock.now - started < .seconds(30))
+        }
     }
 
     @Test func `legacy discovery when the server offers no aggregated documents`() async throws {
-        let setup = try await setup()
-        setup.server.setAggregatedDiscovery(false)
-        _ = try await setup.adapter.apply(deployment, key: deploymentKey, strategy: .default)
-        let job: JSONValue = ["apiVersion": "batch/v1", "kind": "Job", "metadata": ["name": "once", "namespace": "demo"], "spec": ["template": ["spec": ["restartPolicy": "Never", "containers": [["name": "c", "image": "busybox"]]]]]]
-        _ = try await setup.adapter.apply(job, key: ManifestKey(manifest: job)!, strategy: .default)
-        #expect(setup.server.requests.contains("GET /apis/apps/v1"))
-        #expect(setup.server.requests.contains("GET /apis/batch/v1"))
-        #expect(setup.server.object("/apis/batch/v1/namespaces/demo/jobs/once") != nil)
-        try await setup.stop()
+        try await withSetup() { setup in
+            setup.server.setAggregatedDiscovery(false)
+            _ = try await setup.adapter.apply(deployment, key: deploymentKey, strategy: .default)
+            let job: JSONValue = ["apiVersion": "batch/v1", "kind": "Job", "metadata": ["name": "once", "namespace": "demo"], "spec": ["template": ["spec": ["restartPolicy": "Never", "containers": [["name": "c", "image": "busybox"]]]]]]
+            _ = try await setup.adapter.apply(job, key: ManifestKey(manifest: job)!, strategy: .default)
+            #expect(setup.server.requests.contains("GET /apis/apps/v1"))
+            #expect(setup.server.requests.contains("GET /apis/batch/v1"))
+            #expect(setup.server.object("/apis/batch/v1/namespaces/demo/jobs/once") != nil)
+        }
     }
 
     @Test func `ignoreFields leaves a field another controller owns alone`() async throws {
-        let setup = try await setup()
-        let path = "/apis/apps/v1/namespaces/demo/deployments/web"
-        let strategy = UpdateStrategy(type: .serverSideApply, serverSideApply: .init(ignoreFields: [.init(condition: "OnSpokePresent", jsonPaths: [".spec.replicas"])]))
-        _ = try await setup.adapter.apply(deployment, key: deploymentKey, strategy: strategy)
-        #expect(setup.server.object(path)?["spec"]?["replicas"] == 2)
-        // An autoscaler takes replicas; the hub's next change (a new image) neither conflicts nor resets them.
-        setup.server.apply(path, as: "horizontal-pod-autoscaler") { $0["spec"]?["replicas"] = 7 }
-        var changed = deployment
-        changed["spec"]?["template"]?["spec"]?["containers"] = [["name": "web", "image": "phpmyadmin:5.3"]]
-        _ = try await setup.adapter.apply(changed, key: deploymentKey, strategy: strategy)
-        #expect(setup.server.object(path)?["spec"]?["replicas"] == 7)
-        #expect(setup.server.object(path)?["spec"]?["template"]?["spec"]?["containers"]?.arrayValue?.first?["image"] == "phpmyadmin:5.3")
-        // The Update strategy keeps the live value in what it PUTs.
-        setup.server.apply(path, as: "horizontal-pod-autoscaler") { $0["spec"]?["replicas"] = 9 }
-        _ = try await setup.adapter.apply(changed, key: deploymentKey, strategy: UpdateStrategy(type: .update, serverSideApply: strategy.serverSideApply))
-        #expect(setup.server.object(path)?["spec"]?["replicas"] == 9)
-        // Without ignoreFields the same change is a conflict on exactly that field.
-        let conflict = await #expect(throws: AdapterError.self) { try await setup.adapter.apply(changed, key: deploymentKey, strategy: .default) }
-        #expect(conflict?.message.contains(".spec.replicas") == true)
-        try await setup.stop()
+        try await withSetup() { setup in
+            let path = "/apis/apps/v1/namespaces/demo/deployments/web"
+            let strategy = UpdateStrategy(type: .serverSideApply, serverSideApply: .init(ignoreFields: [.init(condition: "OnSpokePresent", jsonPaths: [".spec.replicas"])]))
+            _ = try await setup.adapter.apply(deployment, key: deploymentKey, strategy: strategy)
+            #expect(setup.server.object(path)?["spec"]?["replicas"] == 2)
+            // An autoscaler takes replicas; the hub's next change (a new image) neither conflicts nor resets them.
+            setup.server.apply(path, as: "horizontal-pod-autoscaler") { $0["spec"]?["replicas"] = 7 }
+            var changed = deployment
+            changed["spec"]?["template"]?["spec"]?["containers"] = [["name": "web", "image": "phpmyadmin:5.3"]]
+            _ = try await setup.adapter.apply(changed, key: deploymentKey, strategy: strategy)
+            #expect(setup.server.object(path)?["spec"]?["replicas"] == 7)
+            #expect(setup.server.object(path)?["spec"]?["template"]?["spec"]?["containers"]?.arrayValue?.first?["image"] == "phpmyadmin:5.3")
+            // The Update strategy keeps the live value in what it PUTs.
+            setup.server.apply(path, as: "horizontal-pod-autoscaler") { $0["spec"]?["replicas"] = 9 }
+            _ = try await setup.adapter.apply(changed, key: deploymentKey, strategy: UpdateStrategy(type: .update, serverSideApply: strategy.serverSideApply))
+            #expect(setup.server.object(path)?["spec"]?["replicas"] == 9)
+            // Without ignoreFields the same change is a conflict on exactly that field.
+            let conflict = await #expect(throws: AdapterError.self) { try await setup.adapter.apply(changed, key: deploymentKey, strategy: .default) }
+            #expect(conflict?.message.contains(".spec.replicas") == true)
+        }
     }
 
     /// A kind, the spec it is applied with, a status its controller reports before it is available, and one after.
@@ -207,78 +220,133 @@ import Testing
     @Test(arguments: kindCases)
     func `availability by kind, read through the API`(_ example: KindCase) async throws {
         let (kind, apiVersion, spec, before, after) = (example.kind, example.apiVersion, example.spec, example.before, example.after)
-        let setup = try await setup()
-        setup.server.setControllersPaused(true)
-        let manifest: JSONValue = ["apiVersion": .string(apiVersion), "kind": .string(kind), "metadata": ["name": "thing", "namespace": "demo"], "spec": spec]
-        let key = ManifestKey(manifest: manifest)!
-        _ = try await setup.adapter.apply(manifest, key: key, strategy: .default)
-        let path = (apiVersion == "v1" ? "/api/v1" : "/apis/\(apiVersion)") + "/namespaces/demo/\(kind.lowercased())s/thing"
-        if let before, let after {
-            setup.server.apply(path, as: "kube-controller-manager") { $0["status"] = before }
-            let pending = Availability.evaluate(try #require(try await setup.adapter.get(key)))
-            #expect(pending.status == Condition.false, "\(kind) with status \(before)")
-            setup.server.apply(path, as: "kube-controller-manager") { $0["status"] = after }
+        try await withSetup() { setup in
+            setup.server.setControllersPaused(true)
+            let manifest: JSONValue = ["apiVersion": .string(apiVersion), "kind": .string(kind), "metadata": ["name": "thing", "namespace": "demo"], "spec": spec]
+            let key = ManifestKey(manifest: manifest)!
+            _ = try await setup.adapter.apply(manifest, key: key, strategy: .default)
+            let path = (apiVersion == "v1" ? "/api/v1" : "/apis/\(apiVersion)") + "/namespaces/demo/\(kind.lowercased())s/thing"
+            if let before, let after {
+                setup.server.apply(path, as: "kube-controller-manager") { $0["status"] = before }
+                let pending = Availability.evaluate(try #require(try await setup.adapter.get(key)))
+                #expect(pending.status == Condition.false, "\(kind) with status \(before)")
+                setup.server.apply(path, as: "kube-controller-manager") { $0["status"] = after }
+            }
+            let live = try #require(try await setup.adapter.get(key))
+            #expect(Availability.evaluate(live).status == Condition.true, "\(kind) with status \(after ?? nil)")
         }
-        let live = try #require(try await setup.adapter.get(key))
-        #expect(Availability.evaluate(live).status == Condition.true, "\(kind) with status \(after ?? nil)")
-        try await setup.stop()
     }
 
     @Test func `feedback rules read scalars and raw JSON from the live object`() async throws {
-        let setup = try await setup()
-        _ = try await setup.adapter.apply(deployment, key: deploymentKey, strategy: .default)
-        let live = try #require(try await setup.adapter.get(deploymentKey))
-        let values = Feedback.values(for: live, rules: [
-            FeedbackRule(type: .wellKnownStatus),
-            FeedbackRule(type: .jsonPaths, jsonPaths: [.init(name: "image", path: ".spec.template.spec.containers"), .init(name: "generation", path: ".status.observedGeneration")]),
-        ])
-        #expect(values.contains(FeedbackValue(name: "AvailableReplicas", value: 2)))
-        #expect(values.contains(FeedbackValue(name: "generation", value: 1)))
-        let raw = try #require(values.first { $0.name == "image" }?.fieldValue)
-        #expect(raw.type == "JsonRaw")
-        #expect(raw.jsonRaw?.contains("\"image\":\"phpmyadmin:5.2\"") == true)
-        try await setup.stop()
+        try await withSetup() { setup in
+            _ = try await setup.adapter.apply(deployment, key: deploymentKey, strategy: .default)
+            let live = try #require(try await setup.adapter.get(deploymentKey))
+            let values = Feedback.values(for: live, rules: [
+                FeedbackRule(type: .wellKnownStatus),
+                FeedbackRule(type: .jsonPaths, jsonPaths: [.init(name: "image", path: ".spec.template.spec.containers"), .init(name: "generation", path: ".status.observedGeneration")]),
+            ])
+            #expect(values.contains(FeedbackValue(name: "AvailableReplicas", value: 2)))
+            #expect(values.contains(FeedbackValue(name: "generation", value: 1)))
+            let raw = try #require(values.first { $0.name == "image" }?.fieldValue)
+            #expect(raw.type == "JsonRaw")
+            #expect(raw.jsonRaw?.contains("\"image\":\"phpmyadmin:5.2\"") == true)
+        }
     }
 
     @Test func `deletion propagates and never touches an object someone recreated`() async throws {
-        let setup = try await setup()
-        let applied = try await setup.adapter.apply(deployment, key: deploymentKey, strategy: .default)
-        #expect(try await setup.adapter.delete(deploymentKey, uid: applied.uid, propagation: .foreground) == .deleted)
-        #expect(try await setup.adapter.get(deploymentKey)?["metadata"]?["finalizers"] == ["foregroundDeletion"])
-        try await eventually("the garbage collector to finish") { try await setup.adapter.get(deploymentKey) == nil }
-        #expect(try await setup.adapter.delete(deploymentKey, uid: applied.uid, propagation: .background) == .alreadyGone)
-        // Someone else creates an object with the same name: our old UID does not match, so it stays.
-        let theirs = try await setup.adapter.apply(deployment, key: deploymentKey, strategy: .default)
-        #expect(try await setup.adapter.delete(deploymentKey, uid: "not-" + (theirs.uid ?? ""), propagation: .background) == .notOurs)
-        #expect(try await setup.adapter.get(deploymentKey) != nil)
-        try await setup.stop()
+        try await withSetup() { setup in
+            let applied = try await setup.adapter.apply(deployment, key: deploymentKey, strategy: .default)
+            #expect(try await setup.adapter.delete(deploymentKey, uid: applied.uid, propagation: .foreground) == .deleted)
+            #expect(try await setup.adapter.get(deploymentKey)?["metadata"]?["finalizers"] == ["foregroundDeletion"])
+            try await eventually("the garbage collector to finish") { try await setup.adapter.get(deploymentKey) == nil }
+            #expect(try await setup.adapter.delete(deploymentKey, uid: applied.uid, propagation: .background) == .alreadyGone)
+            // Someone else creates an object with the same name: our old UID does not match, so it stays.
+            let theirs = try await setup.adapter.apply(deployment, key: deploymentKey, strategy: .default)
+            #expect(try await setup.adapter.delete(deploymentKey, uid: "not-" + (theirs.uid ?? ""), propagation: .background) == .notOurs)
+            #expect(try await setup.adapter.get(deploymentKey) != nil)
+        }
     }
 
     @Test func `a rotated token is picked up, and a refused one names the verb and resource`() async throws {
-        let setup = try await setup()
-        setup.server.setTokens(["second-token"])
-        let refused = await #expect(throws: AdapterError.self) { try await setup.adapter.apply(deployment, key: deploymentKey, strategy: .default) }
-        #expect(refused?.reason == "Unauthorized")
-        #expect(refused?.message.contains("discover the resources of Deployment demo/web") == true)
-        try "second-token\n".write(toFile: setup.tokenFile, atomically: true, encoding: .utf8)
-        _ = try await setup.adapter.apply(deployment, key: deploymentKey, strategy: .default)
-        setup.server.setTokens([])
-        let unauthorized = await #expect(throws: AdapterError.self) { try await setup.adapter.get(deploymentKey) }
-        #expect(unauthorized?.reason == "Unauthorized")
-        #expect(unauthorized?.message.contains("get Deployment demo/web") == true)
-        try await setup.stop()
+        try await withSetup() { setup in
+            setup.server.setTokens(["second-token"])
+            let refused = await #expect(throws: AdapterError.self) { try await setup.adapter.apply(deployment, key: deploymentKey, strategy: .default) }
+            #expect(refused?.reason == "Unauthorized")
+            #expect(refused?.message.contains("discover the resources of Deployment demo/web") == true)
+            try "second-token\n".write(toFile: setup.tokenFile, atomically: true, encoding: .utf8)
+            _ = try await setup.adapter.apply(deployment, key: deploymentKey, strategy: .default)
+            setup.server.setTokens([])
+            let unauthorized = await #expect(throws: AdapterError.self) { try await setup.adapter.get(deploymentKey) }
+            #expect(unauthorized?.reason == "Unauthorized")
+            #expect(unauthorized?.message.contains("get Deployment demo/web") == true)
+        }
+    }
+
+    @Test func `watches report changes to tracked objects and recover after failing`() async throws {
+        try await withSetup() { setup in
+            setup.server.setControllersPaused(true)
+            let path = "/apis/apps/v1/namespaces/demo/deployments/web"
+            _ = try await setup.adapter.apply(deployment, key: deploymentKey, strategy: .default)
+            let changes = Atomic<Int>(0)
+            let changed: @Sendable () -> Void = { changes.add(1, ordering: .relaxed) }
+            try await eventually("the watch to be healthy") { await setup.adapter.watch([deploymentKey], changed: changed) }
+            #expect(setup.server.requests.contains("WATCH /apis/apps/v1/namespaces/demo/deployments"))
+            let before = changes.load(ordering: .relaxed)
+            setup.server.apply(path, as: "kube-controller-manager") { $0["status"] = ["observedGeneration": 1, "availableReplicas": 2, "updatedReplicas": 2] }
+            try await eventually("the status change to be seen") { changes.load(ordering: .relaxed) > before }
+            // An object nobody tracks in the same collection is not a change worth a look.
+            var other = deployment
+            other["metadata"]?["name"] = "other"
+            let quiet = changes.load(ordering: .relaxed)
+            _ = try await setup.adapter.apply(other, key: ManifestKey(manifest: other)!, strategy: .default)
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(changes.load(ordering: .relaxed) == quiet)
+            // A failing watch says so (the caller polls) and is back once the server is.
+            setup.server.setWatchesFail(true)
+            try await eventually("the failure to be noticed") { !(await setup.adapter.watch([deploymentKey], changed: changed)) }
+            setup.server.setWatchesFail(false)
+            try await eventually("the watch to recover", timeout: 15) { await setup.adapter.watch([deploymentKey], changed: changed) }
+            // Nothing tracked in a collection: its watch ends.
+            _ = await setup.adapter.watch([], changed: changed)
+            try await eventually("the watch to close") { setup.server.openWatches == 0 }
+        }
+    }
+
+    @Test func `an API server that goes away is a site-wide failure, and comes back with its objects`() async throws {
+        let directory = try TemporaryDirectory("kube-down")
+        defer { directory.remove() }
+        let first = try await KubeAPITestServer(directory: directory.appending("pki"), token: "t")
+        let kubeconfig = directory.appending("kubeconfig")
+        try """
+            apiVersion: v1
+            kind: Config
+            current-context: c
+            clusters: [{name: c, cluster: {server: "\(first.url)", certificate-authority-data: \(Data(first.caPEM.utf8).base64EncodedString())}}]
+            users: [{name: u, user: {token: t}}]
+            contexts: [{name: c, context: {cluster: c, user: u}}]
+            """.write(toFile: kubeconfig, atomically: true, encoding: .utf8)
+        let adapter = KubernetesAdapter(connection: try KubeConnection.kubeconfig(path: kubeconfig))
+        _ = try await adapter.apply(deployment, key: deploymentKey, strategy: .default)
+        try await first.stop()
+        let down = await #expect(throws: AdapterError.self) { try await adapter.get(deploymentKey) }
+        #expect(down?.isSiteWide == true)
+        #expect(down?.reason == "APIServerUnreachable")
+        let second = try await KubeAPITestServer(directory: directory.appending("pki"), token: "t", port: first.port, takingOver: first)
+        #expect(try await adapter.get(deploymentKey)?["spec"]?["replicas"] == 2)
+        await adapter.shutdown()
+        try await second.stop()
     }
 
     @Test func `claims come from the version, the API groups and the ready nodes`() async throws {
-        let setup = try await setup()
-        setup.server.addNode(cpu: "4", memory: "8Gi")
-        setup.server.addNode(cpu: "2500m", memory: "4096Mi")
-        setup.server.addNode(cpu: "64", memory: "1Ti", ready: false)
-        let claims = try await setup.adapter.claims()
-        #expect(claims.claims.contains(ClusterClaim(name: "platform", value: "kubernetes")))
-        #expect(claims.claims.contains(ClusterClaim(name: "kubernetes.version", value: "v1.36.2")))
-        #expect(claims.claims.contains(ClusterClaim(name: "nodes", value: "2")))
-        #expect(claims.allocatable == ["cpu": "6.5", "memory": "12288Mi"])
-        try await setup.stop()
+        try await withSetup() { setup in
+            setup.server.addNode(cpu: "4", memory: "8Gi")
+            setup.server.addNode(cpu: "2500m", memory: "4096Mi")
+            setup.server.addNode(cpu: "64", memory: "1Ti", ready: false)
+            let claims = try await setup.adapter.claims()
+            #expect(claims.claims.contains(ClusterClaim(name: "platform", value: "kubernetes")))
+            #expect(claims.claims.contains(ClusterClaim(name: "kubernetes.version", value: "v1.36.2")))
+            #expect(claims.claims.contains(ClusterClaim(name: "nodes", value: "2")))
+            #expect(claims.allocatable == ["cpu": "6.5", "memory": "12288Mi"])
+        }
     }
 }

@@ -178,7 +178,7 @@ public final class KubeAPITestServer: Sendable {
     func handle(method: String, path: String, query: [String: String], accept: String?, authorization: String?, body: Data) -> Reply {
         var events = [(String, JSONValue, String)]()
         let reply: Reply = state.withLock { state in
-            state.requests.append("\(method) \(path)")
+            state.requests.append(query["watch"] != nil ? "WATCH \(path)" : "\(method) \(path)")
             guard let authorization, authorization.hasPrefix("Bearer "), state.tokens.contains(String(authorization.dropFirst(7))) else {
                 return .full(Self.status(401, "Unauthorized", "Unauthorized"))
             }
@@ -413,7 +413,18 @@ public final class KubeAPITestServer: Sendable {
         let id = UUID()
         watchers.withLock { $0[id] = Watcher(collection: collection, continuation: continuation) }
         let timeout = Double(query["timeoutSeconds"] ?? "") ?? 1800
-        continuation.onTermination = { [weak self] _ in _ = self?.watchers.withLock { $0.removeValue(forKey: id) } }
+        let keepalive = Task { [weak self] in
+            // Periodic bookmarks, as the real server sends; writing them is also how a closed client is noticed.
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(100))
+                let version = self?.state.withLock { $0.resourceVersion } ?? 0
+                continuation.yield(Self.event("BOOKMARK", ["metadata": ["resourceVersion": .string(String(version))]]))
+            }
+        }
+        continuation.onTermination = { [weak self] _ in
+            keepalive.cancel()
+            _ = self?.watchers.withLock { $0.removeValue(forKey: id) }
+        }
         Task {
             try? await Task.sleep(for: .milliseconds(Int64(timeout * 1000)))
             continuation.finish()

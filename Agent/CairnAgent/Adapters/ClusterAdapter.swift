@@ -14,10 +14,15 @@ public protocol ClusterAdapter: Sendable {
     func claims() async throws -> SiteClaims
     /// Releases connections when the agent stops.
     func shutdown() async
+    /// The objects the agent manages, to watch where the adapter can; `changed` is called when one changes
+    /// (or a watch fails, so the caller looks). Returns true when every one of them is watched now, so the
+    /// caller need not poll them.
+    func watch(_ keys: Set<ManifestKey>, changed: @escaping @Sendable () -> Void) async -> Bool
 }
 
 extension ClusterAdapter {
     public func shutdown() async {}
+    public func watch(_ keys: Set<ManifestKey>, changed: @escaping @Sendable () -> Void) async -> Bool { false }
 }
 
 public struct ApplyOutcome: Sendable {
@@ -54,4 +59,9 @@ public struct AdapterError: Error, Sendable, CustomStringConvertible {
         self.message = message
     }
     public var description: String { message }
+
+    /// The site's API as a whole failed (unreachable, or our credentials refused): nothing else will do better
+    /// now, so the pass stops and is retried with backoff rather than marking every manifest failed.
+    public var isSiteWide: Bool { reason == Self.unreachable || reason == "Unauthorized" }
+    public static let unreachable = "APIServerUnreachable"
 }

@@ -23,6 +23,10 @@ public final class Reconciler: @unchecked Sendable {
         public var progressing: Bool
         /// Statuses were queued for the hub.
         public var queuedStatus: Bool
+        /// Some manifest failed to apply: worth retrying, with backoff, before the next resync.
+        public var failing: Bool = false
+        /// Every object the site holds for the agent now: what is worth watching.
+        public var tracked: Set<ManifestKey> = []
     }
 
     /// One pass. `apply`: the works to (re)apply, or nil for all of them (resync, drift correction).
@@ -42,20 +46,23 @@ public final class Reconciler: @unchecked Sendable {
             let work = cached.work
             if cached.deleting {
                 try await remove(work: work, inventory: inventory[work.name] ?? [:], desiredOwner: desiredOwner)
+                inventory[work.name] = nil
                 outcome.queuedStatus = true
                 continue
             }
-            if apply == nil || apply!.contains(work.name) || inventory[work.name] == nil {
+            if apply == nil || apply!.contains(work.name) || inventory[work.name] == nil || failures[work.name] != nil {
                 inventory[work.name] = try await applyWork(work, inventory: inventory[work.name] ?? [:], desiredOwner: desiredOwner)
             }
             let (status, progressing) = try await status(of: work, inventory: inventory[work.name] ?? [:], previous: previous[work.name])
             outcome.progressing = outcome.progressing || progressing
+            outcome.failing = outcome.failing || failures[work.name] != nil
             let old = previous[work.name]
             if old == nil || old!.deleted || old!.observedGeneration != work.generation || !(old!.status.map { $0.sameState(as: status) } ?? false) {
                 try cache.enqueue(WorkStatusUpdate(name: work.name, observedGeneration: work.generation, status: status))
                 outcome.queuedStatus = true
             }
         }
+        outcome.tracked = Set(inventory.values.flatMap(\.keys))
         return outcome
     }
 
@@ -63,6 +70,7 @@ public final class Reconciler: @unchecked Sendable {
         let manifests = work.spec.workload.manifests.compactMap { manifest in ManifestKey(manifest: manifest).map { ($0, manifest) } }
         var applied = [InventoryEntry]()
         var workFailures = [ManifestKey: AdapterError]()
+        var siteDown: AdapterError?
         for (key, manifest) in manifests.sorted(by: { $0.0 < $1.0 }) {
             let strategy = work.spec.config(for: key)?.updateStrategy ?? .default
             do {
@@ -71,14 +79,19 @@ public final class Reconciler: @unchecked Sendable {
                 if outcome.changed {
                     logger.debug("applied", metadata: ["work.name": .string(work.name), "object": .string(key.description)])
                 }
+            } catch let error as AdapterError where error.isSiteWide {
+                siteDown = error
+                break
             } catch let error as AdapterError {
                 workFailures[key] = error
             } catch {
                 workFailures[key] = AdapterError(reason: "ApplyFailed", message: "\(error)")
             }
         }
-        failures[work.name] = workFailures.isEmpty ? nil : workFailures
+        // What reached the site is recorded even when the site's API went away half-way, so nothing is orphaned.
         try cache.recordApplied(work: work.name, entries: applied)
+        if let siteDown { throw siteDown }
+        failures[work.name] = workFailures.isEmpty ? nil : workFailures
         var result = inventory
         for entry in applied { result[entry.key] = entry }
         // Manifests that left the work go, in reverse dependency order — unless another work now holds them.

@@ -23,14 +23,35 @@ public final class KubernetesAdapter: ClusterAdapter, Sendable {
     /// How long a manifest waits for a CRD applied before it (in the same work or an earlier one) to be served.
     let establishTimeout: Duration
 
-    public init(connection: KubeConnection, establishTimeout: Duration = .seconds(15)) {
+    let watches: KubeWatches
+
+    public init(connection: KubeConnection, establishTimeout: Duration = .seconds(15), watchTimeoutSeconds: Int = 300) {
         self.connection = connection
         self.establishTimeout = establishTimeout
-        http = HTTPClient(eventLoopGroupProvider: .singleton)
+        var configuration = HTTPClient.Configuration()
+        // The client retries refused connections until this lapses: a site whose API server is down should
+        // hear so in seconds, not block a pass.
+        configuration.timeout = .init(connect: .seconds(3))
+        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        watches = KubeWatches(connection: connection, timeoutSeconds: watchTimeoutSeconds)
     }
 
     public func shutdown() async {
+        await watches.shutdown()
         try? await http.shutdown()
+    }
+
+    public func watch(_ keys: Set<ManifestKey>, changed: @escaping @Sendable () -> Void) async -> Bool {
+        var collections = [String: Set<String>]()
+        var resolved = true
+        for key in keys {
+            guard let resource = known(key) else {
+                resolved = false
+                continue
+            }
+            collections[collectionPath(key, resource), default: []].insert(key.name)
+        }
+        return watches.update(collections, changed: changed) && resolved
     }
 
     // MARK: ClusterAdapter
@@ -278,7 +299,7 @@ public final class KubernetesAdapter: ClusterAdapter, Sendable {
         do {
             response = try await http.execute(request, timeout: .seconds(30))
         } catch {
-            throw AdapterError(reason: "APIServerUnreachable", message: "the API server at \(connection.server) is unreachable: \(error)")
+            throw AdapterError(reason: AdapterError.unreachable, message: "the API server at \(connection.server) is unreachable: \(error)")
         }
         let buffer = try await response.body.collect(upTo: 64 * 1024 * 1024)
         let text = String(buffer: buffer)
