@@ -158,6 +158,12 @@ public final class KubeAPITestServer: Sendable {
             }
             state.resourceVersion += 1
             object.body["metadata"]?["resourceVersion"] = .string(String(state.resourceVersion))
+            // The controllers react to a spec change (a status someone sets is kept as set).
+            if changed.contains(where: { $0.hasPrefix(".spec") }) {
+                let generation = object.body["metadata"]?["generation"]?.intValue ?? 1
+                object.body["metadata"]?["generation"] = .int(generation + 1)
+                object.body = Self.controllerStatus(object.body, paused: state.controllersPaused)
+            }
             state.objects[path] = object
             return object.body
         }

@@ -69,31 +69,60 @@ public struct AgentReport: Codable, Sendable {
     }
 }
 
-/// `cairn-agent objects`: the objects the adapter holds on this site.
+/// `cairn-agent objects`: the objects on this site — all of the simulated cluster's, or, for a Kubernetes
+/// site, the ones the agent manages (its inventory), each read live from the API server.
 struct ObjectsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "objects", abstract: "List the objects on this site.")
     @Option(help: "The agent's state directory.") var stateDir: String
+    @Option(help: "simulated or kubernetes, as the agent runs.") var adapter: String = "simulated"
+    @Option(help: "For --adapter kubernetes: a kubeconfig file (default: in-cluster).") var kubeconfig: String?
+    @Option(help: "The kubeconfig context (default: its current context).") var context: String?
     @Option(name: .shortAndLong, help: "table or json.") var output: String = "table"
 
     func run() async throws {
         let configuration = AgentConfiguration(stateDirectory: stateDir)
-        guard FileManager.default.fileExists(atPath: configuration.simulatedClusterPath) else {
-            throw CairnError(.notFound, "no simulated cluster at \(configuration.simulatedClusterPath)", field: "state-dir")
+        var objects = [JSONValue]()
+        switch adapter {
+        case "simulated":
+            guard FileManager.default.fileExists(atPath: configuration.simulatedClusterPath) else {
+                throw CairnError(.notFound, "no simulated cluster at \(configuration.simulatedClusterPath)", field: "state-dir")
+            }
+            objects = try await SimulatedCluster(path: configuration.simulatedClusterPath).objects()
+        case "kubernetes":
+            guard FileManager.default.fileExists(atPath: configuration.cachePath) else {
+                throw CairnError(.notFound, "no agent cache at \(configuration.cachePath)", field: "state-dir")
+            }
+            let keys = Set(try AgentCache(path: configuration.cachePath).inventory().values.flatMap(\.keys)).sorted()
+            let connection = try kubeconfig.map { try KubeConnection.kubeconfig(path: $0, context: context) } ?? KubeConnection.inCluster()
+            let site = KubernetesAdapter(connection: connection)
+            do {
+                for key in keys {
+                    // An object the agent manages that is gone is listed too: it is what a resync will restore.
+                    objects.append(
+                        try await site.get(key)
+                            ?? ["apiVersion": .string(key.apiVersion), "kind": .string(key.kind), "metadata": ["name": .string(key.name), "namespace": key.namespace.map(JSONValue.string) ?? .null], "missing": true])
+                }
+            } catch {
+                await site.shutdown()
+                throw error
+            }
+            await site.shutdown()
+        default:
+            throw CairnError(.invalid, "adapter '\(adapter)' is not known; use 'simulated' or 'kubernetes'", field: "adapter")
         }
-        let objects = try await SimulatedCluster(path: configuration.simulatedClusterPath).objects()
         if output == "json" {
             print(try CairnJSON.string(ItemList(items: objects), pretty: true))
             return
         }
-        print("KIND".padding(toLength: 24, withPad: " ", startingAt: 0) + "NAMESPACE".padding(toLength: 20, withPad: " ", startingAt: 0) + "NAME".padding(toLength: 32, withPad: " ", startingAt: 0) + "READY")
+        print("KIND".padding(toLength: 24, withPad: " ", startingAt: 0) + "NAMESPACE".padding(toLength: 20, withPad: " ", startingAt: 0) + "NAME".padding(toLength: 32, withPad: " ", startingAt: 0) + "AVAILABLE")
         for object in objects {
-            let status = object["status"]
-            let ready = status?["readyReplicas"]?.intValue.map { "\($0)/\(object["spec"]?["replicas"]?.intValue ?? 1)" } ?? "-"
+            let verdict = Availability.evaluate(object)
+            let available = object["missing"] == true ? "missing" : "\(verdict.status) (\(verdict.message))"
             print(
                 (object["kind"]?.stringValue ?? "").padding(toLength: 24, withPad: " ", startingAt: 0)
                     + (object["metadata"]?["namespace"]?.stringValue ?? "").padding(toLength: 20, withPad: " ", startingAt: 0)
                     + (object["metadata"]?["name"]?.stringValue ?? "").padding(toLength: 32, withPad: " ", startingAt: 0)
-                    + ready)
+                    + available)
         }
     }
 }
