@@ -28,6 +28,7 @@ test: build
 	BIN=$(BIN) ./scripts/demo.sh > .build/demo.log 2>&1 || (cat .build/demo.log; exit 1)
 	@echo "demo: the walkthrough passed with the real binaries"
 	$(SWIFT) test --skip-build
+	@[ -n "$$CAIRN_TEST_KUBECONFIG" ] || echo "note: the Kubernetes integration suite was skipped; set CAIRN_TEST_KUBECONFIG to a kubeconfig to run it against a real API server"
 
 clean:
 	rm -rf .build

@@ -40,7 +40,7 @@ extension AgentDaemon {
                 let status: EnrolmentStatus
                 if !sentEnrolment {
                     guard let token = configuration.token else {
-                        throw CairnError(.invalid, "this agent has not enrolled yet: --token is required", field: "token")
+                        throw CairnError(.invalid, "this agent has not enrolled yet: --token (or --token-file) is required", field: "token")
                     }
                     let claims = try await adapter.claims()
                     let request = EnrolRequest(

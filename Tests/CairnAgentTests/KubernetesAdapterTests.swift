@@ -337,6 +337,59 @@ import Testing
         try await second.stop()
     }
 
+    @Test func `in-cluster: service-account token and CA from the standard files, the token re-read as it rotates`() async throws {
+        let directory = try TemporaryDirectory("in-cluster")
+        defer { directory.remove() }
+        let server = try await KubeAPITestServer(directory: directory.appending("pki"), token: "projected-1")
+        let mount = directory.appending("serviceaccount")
+        try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: true)
+        try server.caPEM.write(toFile: mount + "/ca.crt", atomically: true, encoding: .utf8)
+        try "projected-1".write(toFile: mount + "/token", atomically: true, encoding: .utf8)
+        let connection = try KubeConnection.inCluster(environment: ["KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": String(server.port)], directory: mount)
+        let adapter = KubernetesAdapter(connection: connection)
+        do {
+            _ = try await adapter.apply(deployment, key: deploymentKey, strategy: .default)
+            // The kubelet rotates the projected token: the old one stops working, the file holds the new one.
+            server.setTokens(["projected-2"])
+            try "projected-2".write(toFile: mount + "/token", atomically: true, encoding: .utf8)
+            #expect(try await adapter.get(deploymentKey) != nil)
+        } catch {
+            await adapter.shutdown()
+            try? await server.stop()
+            throw error
+        }
+        await adapter.shutdown()
+        try await server.stop()
+        let outside = #expect(throws: CairnError.self) { try KubeConnection.inCluster(environment: [:], directory: mount) }
+        #expect(outside?.field == "kubeconfig")
+    }
+
+    @Test func `the server's certificate is verified unless the kubeconfig itself says insecure-skip-tls-verify`() async throws {
+        let directory = try TemporaryDirectory("kube-tls")
+        defer { directory.remove() }
+        let server = try await KubeAPITestServer(directory: directory.appending("pki"), token: "t")
+        func adapter(_ clusterFields: String) throws -> KubernetesAdapter {
+            let path = directory.appending("kubeconfig-\(UUID().uuidString)")
+            try """
+                apiVersion: v1
+                kind: Config
+                current-context: c
+                clusters: [{name: c, cluster: {server: "\(server.url)"\(clusterFields)}}]
+                users: [{name: u, user: {token: t}}]
+                contexts: [{name: c, context: {cluster: c, user: u}}]
+                """.write(toFile: path, atomically: true, encoding: .utf8)
+            return KubernetesAdapter(connection: try KubeConnection.kubeconfig(path: path))
+        }
+        let untrusted = try adapter("")
+        let refused = await #expect(throws: AdapterError.self) { try await untrusted.claims() }
+        #expect(refused?.reason == "APIServerUnreachable")
+        await untrusted.shutdown()
+        let insecure = try adapter(", insecure-skip-tls-verify: true")
+        #expect(try await insecure.claims().claims.contains(ClusterClaim(name: "adapter", value: "kubernetes")))
+        await insecure.shutdown()
+        try await server.stop()
+    }
+
     @Test func `claims come from the version, the API groups and the ready nodes`() async throws {
         try await withSetup() { setup in
             setup.server.addNode(cpu: "4", memory: "8Gi")

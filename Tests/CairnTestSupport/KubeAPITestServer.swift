@@ -33,6 +33,8 @@ public final class KubeAPITestServer: Sendable {
         var establishDelay: Duration = .milliseconds(300)
         var controllersPaused = false
         var watchesFail = false
+        /// Set by stop(): no new watch is opened, so graceful shutdown has nothing long-lived to wait for.
+        var stopping = false
     }
 
     struct Watcher: Sendable {
@@ -87,7 +89,10 @@ public final class KubeAPITestServer: Sendable {
         if let previous {
             let handed = previous.state.withLock { $0 }
             state.withLock { $0 = handed }
-            state.withLock { $0.requests = [] }
+            state.withLock {
+                $0.requests = []
+                $0.stopping = false
+            }
         } else {
             state.withLock { $0.tokens = [token] }
         }
@@ -116,6 +121,7 @@ public final class KubeAPITestServer: Sendable {
     }
 
     public func stop() async throws {
+        state.withLock { $0.stopping = true }
         for watcher in watchers.withLock({ $0.values }) { watcher.continuation.finish() }
         await group.triggerGracefulShutdown()
         try await task.value
@@ -196,6 +202,7 @@ public final class KubeAPITestServer: Sendable {
             switch method {
             case "GET" where query["watch"] == "1" || query["watch"] == "true":
                 if state.watchesFail { return .full(Self.status(500, "InternalError", "watch chan error: etcd watch closed")) }
+                if state.stopping { return .full(Self.status(503, "ServiceUnavailable", "the server is shutting down")) }
                 return .watch(watch(path, query: query, state: state))
             case "GET":
                 guard target.name != nil else {

@@ -19,6 +19,7 @@ struct Run: AsyncParsableCommand {
     @Option(help: "A YAML configuration file; flags override it.") var config: String?
     @Option(help: "The hub's URL.") var hub: String?
     @Option(help: "The enrolment token (needed only until the site is enrolled).") var token: String?
+    @Option(help: "A file holding the enrolment token (a mounted Secret), instead of --token.") var tokenFile: String?
     @Option(help: "This cluster's name (DNS-1123 label).") var name: String?
     @Option(help: "sha256:… fingerprint of the hub's CA (printed by cairnctl token create).") var caFingerprint: String?
     @Option(help: "Directory for the cache and the simulated cluster.") var stateDir: String?
@@ -43,6 +44,10 @@ struct Run: AsyncParsableCommand {
         var configuration = AgentConfiguration(stateDirectory: stateDir)
         configuration.hubURL = hub ?? file.hub
         configuration.token = token ?? file.token
+        if configuration.token == nil, let path = tokenFile ?? file.tokenFile {
+            // Read only while the site is not enrolled; a missing file afterwards is no problem.
+            configuration.token = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
         configuration.clusterName = name ?? file.name
         configuration.caFingerprint = caFingerprint ?? file.caFingerprint
         configuration.adapter = adapter ?? file.adapter ?? "simulated"
@@ -70,6 +75,7 @@ struct Run: AsyncParsableCommand {
 struct AgentFileConfiguration: Decodable {
     var hub: String?
     var token: String?
+    var tokenFile: String?
     var name: String?
     var caFingerprint: String?
     var stateDir: String?

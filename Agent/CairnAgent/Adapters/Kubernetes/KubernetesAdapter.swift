@@ -142,12 +142,19 @@ public final class KubernetesAdapter: ClusterAdapter, Sendable {
             platform = "openshift"
         }
         var cpu = 0.0, memory = 0.0, ready = 0
-        for node in try await send(.GET, "/api/v1/nodes", body: nil, contentType: nil).json?["items"]?.arrayValue ?? [] {
+        // Nodes may be beyond a narrowed role: then the claims go without them rather than not at all.
+        let nodes = try await send(.GET, "/api/v1/nodes", body: nil, contentType: nil)
+        for node in nodes.status == 200 ? nodes.json?["items"]?.arrayValue ?? [] : [] {
             let isReady = node["status"]?["conditions"]?.arrayValue?.contains { $0["type"] == "Ready" && $0["status"] == "True" } ?? false
             guard isReady else { continue }
             ready += 1
             cpu += Quantity.parse(node["status"]?["allocatable"]?["cpu"]?.stringValue ?? "") ?? 0
             memory += Quantity.parse(node["status"]?["allocatable"]?["memory"]?.stringValue ?? "") ?? 0
+        }
+        guard nodes.status == 200 else {
+            return SiteClaims(
+                claims: [ClusterClaim(name: "platform", value: platform), ClusterClaim(name: "adapter", value: "kubernetes"), ClusterClaim(name: "kubernetes.version", value: gitVersion)],
+                allocatable: [:])
         }
         return SiteClaims(
             claims: [
