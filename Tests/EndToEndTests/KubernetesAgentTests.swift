@@ -10,11 +10,12 @@ import Testing
         try #require(try Corpus.kubePrometheus().first { $0.file == file }).documents
     }
 
-    /// Namespace, the ServiceMonitor CRD and a ServiceMonitor, as kube-prometheus ships them: one work.
+    /// Namespace, the ServiceMonitor CRD and a ServiceMonitor, as kube-prometheus ships them: one work, whose
+    /// objects stay on the site when it is deleted (Orphan).
     func monitoringWork() throws -> ManifestWork {
         let manifests = try kubePrometheus("setup/namespace.yaml") + kubePrometheus("setup/0servicemonitorCustomResourceDefinition.yaml")
             + kubePrometheus("alertmanager-serviceMonitor.yaml")
-        return ManifestWork(metadata: ObjectMeta(name: "monitoring"), spec: .init(manifests: manifests))
+        return ManifestWork(metadata: ObjectMeta(name: "monitoring"), spec: .init(manifests: manifests, deleteOption: .init(propagationPolicy: .orphan)))
     }
 
     /// The three-component service, its front end's replicas left to an autoscaler once they exist.
@@ -121,6 +122,15 @@ import Testing
             }
             #expect(kube.requests.contains("DELETE /apis/apps/v1/namespaces/shop/deployments/frontend"))
             #expect(kube.object("/apis/monitoring.coreos.com/v1/namespaces/monitoring/servicemonitors/alertmanager-main") != nil)
+
+            // Deleting the Orphan work leaves its objects where they are.
+            _ = try await hub.admin { try await $0.deleteWork("monitoring", cluster: "edge-k8s") }
+            try await eventually("the monitoring work gone from the hub", timeout: 20) {
+                try await hub.admin { try await $0.works(cluster: "edge-k8s") }.isEmpty
+            }
+            #expect(kube.object("/apis/monitoring.coreos.com/v1/namespaces/monitoring/servicemonitors/alertmanager-main") != nil)
+            #expect(kube.object("/api/v1/namespaces/monitoring") != nil)
+            #expect(!kube.requests.contains { $0.hasPrefix("DELETE") && $0.contains("monitoring") })
 
             // SIGTERM: a clean stop.
             #expect(try await agent.terminate() == 0)
