@@ -25,6 +25,8 @@ public struct AgentConfiguration: Sendable {
     public var backoffInitial: Double = 0.2
     public var backoffMax: Double = 30
     public var bundleLimits = BundleCodec.Limits()
+    /// How much one bundle may delete before the agent holds the deletions for an administrator.
+    public var deletionBrake = DeletionBrake()
     public var simulated = SimulatedCluster.Configuration()
     /// The time certificate renewal is judged by (tests move it forward).
     public var clock: @Sendable () -> Date = { Date() }

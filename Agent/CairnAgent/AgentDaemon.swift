@@ -94,6 +94,7 @@ public final class AgentDaemon: Service, @unchecked Sendable {
                 } else {
                     self.report(ConditionType.cacheVerified, Condition.true, "CacheVerified", "the cache matches the last signed state")
                 }
+                try self.reportDeletionHold()
                 try self.useClient(for: identity, key: key)
                 try await withThrowingDiscardingTaskGroup { group in
                     group.addTask { try await self.reconcileLoop() }
@@ -117,19 +118,36 @@ public final class AgentDaemon: Service, @unchecked Sendable {
 
     func pullLoop(identity: AgentIdentity) async throws {
         var backoff = Backoff(initial: configuration.backoffInitial, maximum: configuration.backoffMax)
+        // Set when a delta did not lead to the signed state (the hub's history is not ours): ask for everything.
+        var wantFull = false
         while true {
             do {
-                let since = try cache.revision()
+                let cached = try cache.revision()
+                let since = wantFull ? nil : cached
                 let answer = try await currentHub.bundle(since: since, wait: configuration.pollWait, identity: identity, maxBytes: configuration.bundleLimits.maxCompressedBytes)
                 try cache.recordContact()
                 if case .bundle(let bytes, let digest, let stateDigest, let signature) = answer {
                     let (bundle, statement) = try BundleVerifier(codec: codec, identity: identity).verify(
                         bytes: bytes, digest: digest, stateDigest: stateDigest, signature: signature, since: since)
-                    let changed = try cache.commit(bundle, statement: statement, signature: signature)
+                    let wentBack = BundleVerifier.wentBack(bundle, cached: cached)
+                    if wentBack {
+                        logger.warning(
+                            "the hub went back in time; resynchronising fully, its deletions held",
+                            metadata: ["bundle.revision": .stringConvertible(bundle.revision), "cache.revision": .stringConvertible(cached ?? 0)])
+                    }
+                    let changed: Set<String>
+                    do {
+                        changed = try cache.commit(bundle, statement: statement, signature: signature, brake: configuration.deletionBrake, regressed: wentBack)
+                    } catch let error as CairnError where error.code == .bundleRejected && !bundle.isFull {
+                        wantFull = true
+                        throw error
+                    }
+                    wantFull = false
                     report(ConditionType.bundleVerified, Condition.true, "BundleVerified", "revision \(bundle.revision) verified and committed")
                     if bundle.isFull, let problem = cacheUntrusted.withLock({ value in defer { value = nil }; return value }) {
                         report(ConditionType.cacheVerified, Condition.true, "RestoredFromHub", "replaced by a verified full bundle after: \(problem)")
                     }
+                    try reportDeletionHold()
                     logger.debug("bundle committed", metadata: ["bundle.revision": .stringConvertible(bundle.revision), "bundle.works": .stringConvertible(changed.count)])
                     pendingLock.withLock { pendingApply.formUnion(changed) }
                     await reconcileWakeup.fire()
@@ -148,6 +166,18 @@ public final class AgentDaemon: Service, @unchecked Sendable {
                 logger.warning("bundle pull failed", metadata: ["error.message": .string("\(error)")])
                 try await Task.sleep(for: backoff.next())
             }
+        }
+    }
+
+    /// The DeletionHeld condition, from the cache.
+    func reportDeletionHold() throws {
+        if let hold = try cache.deletionHold() {
+            if siteConditions.withLock({ !$0.isTrue(ConditionType.deletionHeld) }) {
+                logger.error("deletions held", metadata: ["hold.reason": .string(hold.reason.rawValue), "hold.message": .string(hold.message)])
+            }
+            report(ConditionType.deletionHeld, Condition.true, hold.reason.rawValue, hold.message)
+        } else {
+            report(ConditionType.deletionHeld, Condition.false, "NoDeletionHeld", "no deletions held")
         }
     }
 

@@ -7,13 +7,17 @@ public struct WorkBundle: Codable, Sendable, Equatable {
     public var works: [ManifestWork]
     /// Works removed since `since` (delta bundles only).
     public var tombstones: [Tombstone]
+    /// An administrator released the deletions an agent held at any revision up to this one
+    /// (`cairnctl cluster release-deletions`).
+    public var deletionsReleasedThrough: Int64?
 
-    public init(cluster: String, revision: Int64, since: Int64?, works: [ManifestWork], tombstones: [Tombstone] = []) {
+    public init(cluster: String, revision: Int64, since: Int64?, works: [ManifestWork], tombstones: [Tombstone] = [], deletionsReleasedThrough: Int64? = nil) {
         self.cluster = cluster
         self.revision = revision
         self.since = since
         self.works = works
         self.tombstones = tombstones
+        self.deletionsReleasedThrough = deletionsReleasedThrough
     }
 
     public var isFull: Bool { since == nil }

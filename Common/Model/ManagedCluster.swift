@@ -85,6 +85,10 @@ public enum ConditionType {
     /// Reported by the agent: the site's own API (the Kubernetes API server) answers it. While False the
     /// agent keeps retrying with backoff and its cache keeps the desired state.
     public static let siteAPIAvailable = "SiteAPIAvailable"
+    /// Reported by the agent: a bundle would have deleted more than the brake allows (or the hub went back in
+    /// time), so the agent holds those deletions and keeps everything running until an administrator releases
+    /// them with `cairnctl cluster release-deletions`.
+    public static let deletionHeld = "DeletionHeld"
     /// Conditions a site may set on its own cluster; everything else is the hub's.
-    public static let reportedBySite: Set<String> = [bundleVerified, cacheVerified, siteAPIAvailable]
+    public static let reportedBySite: Set<String> = [bundleVerified, cacheVerified, siteAPIAvailable, deletionHeld]
 }

@@ -78,6 +78,9 @@ public struct AdminClient: Sendable {
     public func label(_ name: String, _ patch: LabelPatch) async throws -> ManagedCluster {
         try await send(.PATCH, "clusters/\(escape(name))/labels", patch)
     }
+    public func releaseDeletions(_ name: String) async throws -> ManagedCluster {
+        try await send(.POST, "clusters/\(escape(name))/release-deletions", Optional<String>.none)
+    }
     public func removeCluster(_ name: String) async throws {
         let _: Empty = try await send(.DELETE, "clusters/\(escape(name))", Optional<String>.none)
     }

@@ -5,7 +5,7 @@ import Foundation
 struct ClusterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cluster", abstract: "Managed clusters (edge sites).",
-        subcommands: [List.self, Get.self, Approve.self, Deny.self, Label.self, Unlabel.self, Taint.self, Untaint.self, Remove.self])
+        subcommands: [List.self, Get.self, Approve.self, Deny.self, Label.self, Unlabel.self, Taint.self, Untaint.self, ReleaseDeletions.self, Remove.self])
 
     static func table(_ clusters: [ManagedCluster]) -> [[String]] {
         [["NAME", "ENROLMENT", "JOINED", "AVAILABLE", "REVISION", "LABELS", "LAST-HEARTBEAT"]]
@@ -65,6 +65,20 @@ struct ClusterCommand: AsyncParsableCommand {
         func run() async throws {
             let cluster = try await connection.run { try await $0.deny(name) }
             print("cluster \(cluster.name) denied")
+        }
+    }
+
+    struct ReleaseDeletions: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "release-deletions",
+            abstract: "Let the site's agent carry out the deletions it holds (see the cluster's DeletionHeld condition).")
+        @OptionGroup var connection: Connection
+        @Argument var name: String
+        func run() async throws {
+            let cluster = try await connection.run { try await $0.releaseDeletions(name) }
+            let held = cluster.status.conditions[type: ConditionType.deletionHeld]
+            print("cluster \(cluster.name): deletions released; the agent carries them out with its next bundle")
+            if let held, held.status == Condition.true { print("  was holding: \(held.message)") }
         }
     }
 

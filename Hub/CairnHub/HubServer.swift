@@ -9,6 +9,8 @@ import ServiceLifecycle
 public struct HubServer: Sendable {
     public let configuration: HubConfiguration
     public let store: any HubStore
+    /// Held while this hub lives: one hub per state directory, and no restore under a running one.
+    let lock: HubLock
     public let logger: Logger
     public let bundleCounters = BundleCounters()
     public let pki: HubPKI
@@ -23,6 +25,7 @@ public struct HubServer: Sendable {
         self.logger = logger
         try FileManager.default.createDirectory(
             atPath: configuration.stateDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        lock = try HubLock(stateDirectory: configuration.stateDirectory)
         store = try SQLiteHubStore(path: configuration.databasePath)
         pki = try HubPKI.loadOrCreate(directory: configuration.pkiDirectory, names: Self.servingNames(configuration))
         try await Self.ensureAdminToken(store: store, path: configuration.adminTokenPath)

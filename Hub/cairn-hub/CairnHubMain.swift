@@ -7,7 +7,7 @@ import Logging
 @main
 struct CairnHubCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "cairn-hub", abstract: "The Cairn hub: holds what should run where.", subcommands: [Serve.self, AdminTokenCommand.self, CACommand.self])
+        commandName: "cairn-hub", abstract: "The Cairn hub: holds what should run where.", subcommands: [Serve.self, AdminTokenCommand.self, CACommand.self, Backup.self, Restore.self])
 }
 
 struct Serve: AsyncParsableCommand {
@@ -77,5 +77,34 @@ struct CACommand: AsyncParsableCommand {
     func run() async throws {
         guard let step = CARotation.Step(rawValue: step) else { throw ValidationError("the step must be stage, activate or retire") }
         print(try CARotation.run(step, pkiDirectory: HubConfiguration(stateDirectory: stateDir).pkiDirectory))
+    }
+}
+
+struct Backup: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Back up the hub — database, PKI and admin token — into one file; safe while the hub serves.")
+    @Option(help: "The hub's state directory.") var stateDir: String
+    @Option(help: "The backup file to write.") var to: String
+
+    func run() async throws {
+        let summary = try HubBackup.backup(stateDirectory: stateDir, to: to)
+        print("backed up \(summary) to \(to)")
+    }
+}
+
+struct Restore: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Restore a backup into a state directory no hub is serving (what was there is moved aside).",
+        discussion: """
+            Agents holding a newer revision than the backup notice that the hub went back in time: they take its
+            full state, but hold every deletion it brings (condition DeletionHeld) until an administrator runs
+            cairnctl cluster release-deletions.
+            """)
+    @Option(help: "The hub's state directory.") var stateDir: String
+    @Option(help: "The backup file to restore.") var from: String
+
+    func run() async throws {
+        let summary = try HubBackup.restore(stateDirectory: stateDir, from: from)
+        print("restored \(summary) into \(stateDir)")
     }
 }

@@ -63,13 +63,18 @@ import Testing
         #expect(error?.message.contains("not signed for cluster c1") == true)
     }
 
-    @Test func `an older revision replayed is refused`() throws {
+    @Test func `an older delta replayed is refused; an older full bundle is a hub gone back`() throws {
         defer { directory.remove() }
-        let sent = try signed(WorkBundle(cluster: "c1", revision: 3, since: nil, works: [work("a")]))
+        let delta = try signed(WorkBundle(cluster: "c1", revision: 3, since: 7, works: [work("a")]))
         let error = #expect(throws: CairnError.self) {
-            try BundleVerifier(identity: identity).verify(bytes: sent.bytes, digest: sent.digest, stateDigest: sent.state, signature: sent.signature, since: 7)
+            try BundleVerifier(identity: identity).verify(bytes: delta.bytes, digest: delta.digest, stateDigest: delta.state, signature: delta.signature, since: 7)
         }
         #expect(error?.message.contains("older than the cached 7") == true)
+        let full = try signed(WorkBundle(cluster: "c1", revision: 3, since: nil, works: [work("a")]))
+        let (bundle, _) = try BundleVerifier(identity: identity).verify(bytes: full.bytes, digest: full.digest, stateDigest: full.state, signature: full.signature, since: 7)
+        #expect(BundleVerifier.wentBack(bundle, cached: 7))
+        #expect(!BundleVerifier.wentBack(bundle, cached: 2))
+        #expect(!BundleVerifier.wentBack(bundle, cached: nil))
     }
 
     @Test func `a bundle signed by another hub is refused`() throws {

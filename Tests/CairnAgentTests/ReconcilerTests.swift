@@ -164,3 +164,118 @@ extension ReconcilerTests {
         #expect(live["spec"]?["paused"] == false)
     }
 }
+
+/// The mass-deletion brake, against the real cache and simulated site.
+extension ReconcilerTests {
+    func configMapWorks(_ names: [String]) -> [ManifestWork] {
+        names.map { work($0, [["apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": .string($0), "namespace": "brake"], "data": ["k": "v"]]]) }
+    }
+
+    var siteCount: Int { get async throws { try await site.objects().count } }
+
+    @Test func `a bundle deleting most of the site is held until released`() async throws {
+        defer { directory.remove() }
+        let names = (0..<10).map { "w\($0)" }
+        try cache.commit(WorkBundle(cluster: "c1", revision: 1, since: nil, works: configMapWorks(names)))
+        try await reconciler.reconcile(apply: nil)
+        #expect(try await siteCount == 10)
+        // The hub now wants only two of them: eight deletions, more than half and more than five.
+        try cache.commit(WorkBundle(cluster: "c1", revision: 2, since: nil, works: configMapWorks(["w0", "w1"])))
+        let hold = try #require(try cache.deletionHold())
+        #expect(hold == DeletionHold(revision: 2, reason: .massDeletion, works: 8, objects: 8, deletedWorks: 8, totalWorks: 10, deletedObjects: 8, totalObjects: 10))
+        try await reconciler.reconcile(apply: nil)
+        try await reconciler.reconcile(apply: nil)
+        #expect(try await siteCount == 10)
+        // A later bundle's deletions join the hold rather than slip through.
+        try cache.commit(WorkBundle(cluster: "c1", revision: 3, since: 2, works: [], tombstones: [Tombstone(name: "w1", revision: 3)]))
+        #expect(try cache.deletionHold()?.works == 9)
+        try await reconciler.reconcile(apply: nil)
+        #expect(try await siteCount == 10)
+        // Released through revision 3: everything held is carried out.
+        let changed = try cache.commit(WorkBundle(cluster: "c1", revision: 4, since: 3, works: [], deletionsReleasedThrough: 3))
+        #expect(try cache.deletionHold() == nil)
+        #expect(changed.contains("w0"))
+        try await reconciler.reconcile(apply: nil)
+        #expect(try await site.objects().compactMap { $0["metadata"]?["name"]?.stringValue } == ["w0"])
+    }
+
+    @Test func `deleting one at a time does not slip past the brake within its window`() async throws {
+        defer { directory.remove() }
+        let names = (0..<8).map { "w\($0)" }
+        let start = Date()
+        try cache.commit(WorkBundle(cluster: "c1", revision: 1, since: nil, works: configMapWorks(names)), now: start)
+        for (index, name) in names.prefix(6).enumerated() {
+            let revision = Int64(index + 2)
+            try cache.commit(WorkBundle(cluster: "c1", revision: revision, since: revision - 1, works: [], tombstones: [Tombstone(name: name, revision: revision)]), now: start.addingTimeInterval(Double(index) * 60))
+        }
+        // Five pass (not more than five); the sixth, 6 of 8 within ten minutes, is held.
+        let hold = try #require(try cache.deletionHold())
+        #expect(hold.works == 1 && hold.deletedWorks == 6 && hold.totalWorks == 8)
+        // Slowly — one every eleven minutes — nothing trips.
+        try cache.commit(WorkBundle(cluster: "c1", revision: 9, since: 8, works: [], deletionsReleasedThrough: 8), now: start.addingTimeInterval(400))
+        #expect(try cache.deletionHold() == nil)
+        let slow = try AgentCache(path: directory.appending("slow.sqlite"))
+        try slow.commit(WorkBundle(cluster: "c1", revision: 1, since: nil, works: configMapWorks(names)), now: start)
+        for (index, name) in names.prefix(7).enumerated() {
+            let revision = Int64(index + 2)
+            try slow.commit(WorkBundle(cluster: "c1", revision: revision, since: revision - 1, works: [], tombstones: [Tombstone(name: name, revision: revision)]), now: start.addingTimeInterval(Double(index) * 660))
+        }
+        #expect(try slow.deletionHold() == nil)
+    }
+
+    @Test func `churn within the window does not add up`() async throws {
+        defer { directory.remove() }
+        let names = (0..<12).map { "w\($0)" }
+        try cache.commit(WorkBundle(cluster: "c1", revision: 1, since: nil, works: configMapWorks(names)))
+        // Five go, five others come, those five go: the site never shrinks by more than five.
+        try cache.commit(WorkBundle(cluster: "c1", revision: 2, since: nil, works: configMapWorks(Array(names.prefix(7)))))
+        try cache.commit(WorkBundle(cluster: "c1", revision: 3, since: nil, works: configMapWorks(Array(names.prefix(7)) + ["n0", "n1", "n2", "n3", "n4"])))
+        try cache.commit(WorkBundle(cluster: "c1", revision: 4, since: nil, works: configMapWorks(Array(names.prefix(7)))))
+        #expect(try cache.deletionHold() == nil)
+    }
+
+    @Test func `a release for an older hold does not release a newer one`() async throws {
+        defer { directory.remove() }
+        try cache.commit(WorkBundle(cluster: "c1", revision: 1, since: nil, works: configMapWorks((0..<10).map { "w\($0)" })))
+        try cache.commit(WorkBundle(cluster: "c1", revision: 5, since: nil, works: [], deletionsReleasedThrough: 4))
+        #expect(try cache.deletionHold()?.revision == 5)
+    }
+
+    @Test func `a few deletions go through, and orphaned works do not count`() async throws {
+        defer { directory.remove() }
+        var works = configMapWorks((0..<10).map { "w\($0)" })
+        for index in 0..<6 { works[index].spec.deleteOption = .init(propagationPolicy: .orphan) }
+        try cache.commit(WorkBundle(cluster: "c1", revision: 1, since: nil, works: works))
+        try await reconciler.reconcile(apply: nil)
+        // Nine works leave, but six of them orphan their objects: three real deletions pass the brake.
+        try cache.commit(WorkBundle(cluster: "c1", revision: 2, since: nil, works: [works[9]]))
+        #expect(try cache.deletionHold() == nil)
+        try await reconciler.reconcile(apply: nil)
+        #expect(try await siteCount == 7)
+    }
+
+    @Test func `manifests leaving a work count as objects`() async throws {
+        defer { directory.remove() }
+        let manifests: [JSONValue] = (0..<12).map { ["apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": .string("m\($0)"), "namespace": "brake"]] }
+        try cache.commit(WorkBundle(cluster: "c1", revision: 1, since: nil, works: [work("big", manifests)]))
+        try await reconciler.reconcile(apply: nil)
+        try cache.commit(WorkBundle(cluster: "c1", revision: 2, since: 1, works: [work("big", Array(manifests.prefix(2)), generation: 2)]))
+        #expect(try cache.deletionHold()?.objects == 10)
+        try await reconciler.reconcile(apply: nil)
+        #expect(try await siteCount == 12)
+        try cache.commit(WorkBundle(cluster: "c1", revision: 3, since: 2, works: [], deletionsReleasedThrough: 2))
+        try await reconciler.reconcile(apply: try cache.works().map(\.work.name).reduce(into: Set<String>()) { $0.insert($1) })
+        #expect(try await siteCount == 2)
+    }
+
+    @Test func `a hub that went back in time gets every deletion held`() async throws {
+        defer { directory.remove() }
+        try cache.commit(WorkBundle(cluster: "c1", revision: 10, since: nil, works: configMapWorks(["a", "b", "c"])))
+        try await reconciler.reconcile(apply: nil)
+        try cache.commit(WorkBundle(cluster: "c1", revision: 4, since: nil, works: configMapWorks(["a", "b"])), regressed: true)
+        #expect(try cache.deletionHold()?.reason == .hubWentBack)
+        #expect(try cache.revision() == 4)
+        try await reconciler.reconcile(apply: nil)
+        #expect(try await siteCount == 3)
+    }
+}

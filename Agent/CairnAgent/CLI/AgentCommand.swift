@@ -59,6 +59,15 @@ struct Run: AsyncParsableCommand {
             configuration.labels[key] = value
         }
         if let value = resyncInterval ?? file.resyncInterval { configuration.resyncInterval = value }
+        if let brake = file.deletionBrake {
+            guard brake.fraction > 0, brake.fraction <= 1 else {
+                throw CairnError(.invalid, "deletionBrake.fraction must be above 0 and at most 1, not \(brake.fraction)", field: "deletionBrake.fraction")
+            }
+            guard brake.minimum >= 0 else {
+                throw CairnError(.invalid, "deletionBrake.minimum must not be negative", field: "deletionBrake.minimum")
+            }
+            configuration.deletionBrake = brake
+        }
         if let value = simulatedReadyDelay ?? file.simulated?.readyDelay { configuration.simulated.readyDelay = value }
         if let value = simulatedPlatform ?? file.simulated?.platform { configuration.simulated.platform = value }
         if let value = file.simulated?.cpu { configuration.simulated.allocatableCPU = value }
@@ -84,6 +93,8 @@ struct AgentFileConfiguration: Decodable {
     var context: String?
     var labels: [String: String]?
     var resyncInterval: Double?
+    /// Holds deletions beyond this share (and count) of the site's works or objects in one bundle.
+    var deletionBrake: DeletionBrake?
     var simulated: Simulated?
 
     struct Simulated: Decodable {

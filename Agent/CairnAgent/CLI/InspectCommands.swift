@@ -20,6 +20,7 @@ struct StatusCommand: AsyncParsableCommand {
         print("last contact: \(report.lastContact.map(RFC3339.string(from:)) ?? "never")")
         print("revision:     \(report.revision.map(String.init) ?? "none")")
         print("outbox:       \(report.outbox) unsent")
+        print("deletions:    \(report.deletionHold.map { "HELD — \($0.message)" } ?? "none held")")
         print("")
         print("WORK".padding(toLength: 28, withPad: " ", startingAt: 0) + "GEN   APPLIED  AVAILABLE  DEGRADED")
         for work in report.works {
@@ -47,6 +48,7 @@ public struct AgentReport: Codable, Sendable {
     public var lastContact: Date?
     public var revision: Int64?
     public var outbox: Int
+    public var deletionHold: DeletionHold?
     public var works: [Work]
 
     public static func read(stateDirectory: String) throws -> AgentReport {
@@ -65,7 +67,7 @@ public struct AgentReport: Codable, Sendable {
         }
         return AgentReport(
             hub: identity?.hubURL, cluster: identity?.clusterName, enrolment: identity?.enrolment.rawValue,
-            lastContact: try cache.lastContact(), revision: try cache.revision(), outbox: try cache.outboxLength(), works: works)
+            lastContact: try cache.lastContact(), revision: try cache.revision(), outbox: try cache.outboxLength(), deletionHold: try cache.deletionHold(), works: works)
     }
 }
 

@@ -79,25 +79,47 @@ public struct AgentCache: Sendable {
     /// Commits a verified bundle and its revision in one transaction; returns the names of works that changed.
     /// With a signed statement, the resulting desired state must have the statement's digest, or nothing is
     /// committed: a delta applied to the wrong base, or a cache altered on disk, never becomes the desired state.
+    /// Deletions the bundle brings are weighed against `brake` (all of them when the hub `regressed`); when it
+    /// trips they are held, in the same transaction, until a bundle releases them.
     @discardableResult
-    public func commit(_ bundle: WorkBundle, statement: BundleStatement? = nil, signature: String? = nil) throws -> Set<String> {
+    public func commit(
+        _ bundle: WorkBundle, statement: BundleStatement? = nil, signature: String? = nil, brake: DeletionBrake = DeletionBrake(), regressed: Bool = false,
+        now: Date = Date()
+    ) throws -> Set<String> {
         try pool.write { db in
             var changed = Set<String>()
+            let worksBefore = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM works WHERE deleting = 0") ?? 0
+            let objectsBefore = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM inventory") ?? 0
+            var removedWorks = 0
+            var removedObjects = 0
+            /// A work leaving counts with its objects, unless it orphans them (then nothing leaves the site).
+            func leave(_ name: String) throws {
+                guard let body = try String.fetchOne(db, sql: "SELECT body FROM works WHERE name = ? AND deleting = 0", arguments: [name]) else { return }
+                let work = try CairnJSON.decode(ManifestWork.self, from: Data(body.utf8), what: "cached work")
+                try db.execute(sql: "UPDATE works SET deleting = 1 WHERE name = ?", arguments: [name])
+                changed.insert(name)
+                guard work.spec.propagationPolicy != .orphan else { return }
+                removedWorks += 1
+                removedObjects += try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM inventory WHERE work = ?", arguments: [name]) ?? 0
+            }
             let present = Set(bundle.works.map(\.name))
             if bundle.isFull {
                 for name in try String.fetchAll(db, sql: "SELECT name FROM works WHERE deleting = 0") where !present.contains(name) {
-                    try db.execute(sql: "UPDATE works SET deleting = 1 WHERE name = ?", arguments: [name])
-                    changed.insert(name)
+                    try leave(name)
                 }
             }
             for tombstone in bundle.tombstones where !present.contains(tombstone.name) {
-                try db.execute(sql: "UPDATE works SET deleting = 1 WHERE name = ?", arguments: [tombstone.name])
-                if db.changesCount > 0 { changed.insert(tombstone.name) }
+                try leave(tombstone.name)
             }
             for work in bundle.works {
                 let body = try CairnJSON.string(work)
                 let existing = try Row.fetchOne(db, sql: "SELECT body, deleting FROM works WHERE name = ?", arguments: [work.name])
                 if existing?["body"] == body && existing?["deleting"] == false { continue }
+                if work.spec.propagationPolicy != .orphan {
+                    // Manifests that leave a work leave the site.
+                    let kept = Set(work.spec.workload.manifests.compactMap { ManifestKey(manifest: $0)?.id })
+                    removedObjects += try String.fetchAll(db, sql: "SELECT key FROM inventory WHERE work = ?", arguments: [work.name]).filter { !kept.contains($0) }.count
+                }
                 try db.execute(
                     sql: "INSERT OR REPLACE INTO works (name, generation, body, revision, deleting, hash) VALUES (?, ?, ?, ?, 0, ?)",
                     arguments: [work.name, work.generation, body, bundle.revision, try BundleStatement.workHash(work)])
@@ -115,8 +137,55 @@ public struct AgentCache: Sendable {
                 }
                 try Self.setMeta(db, "verified", try CairnJSON.string(VerifiedState(statement: statement, signature: signature)))
             }
+            var hold = try Self.deletionHold(db)
+            var window = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'deletion_window'").map {
+                try CairnJSON.decode(DeletionWindow.self, from: Data($0.utf8), what: "deletion window")
+            }
+            if let current = hold, let released = bundle.deletionsReleasedThrough, released >= current.revision {
+                // Released: every work is looked at again, so what was held is carried out; the window starts over.
+                hold = nil
+                window = nil
+                try db.execute(sql: "DELETE FROM meta WHERE key IN ('deletion_hold', 'deletion_window')")
+                changed.formUnion(try String.fetchAll(db, sql: "SELECT name FROM works"))
+            }
+            if var open = window, now.timeIntervalSince1970 - open.opened <= brake.window {
+                open.peakWorks = max(open.peakWorks, worksBefore)
+                open.peakObjects = max(open.peakObjects, objectsBefore)
+                window = open
+            } else {
+                window = nil
+            }
+            if removedWorks + removedObjects > 0 {
+                let weighed = window ?? DeletionWindow(opened: now.timeIntervalSince1970, peakWorks: worksBefore, peakObjects: objectsBefore)
+                let shrinkWorks = weighed.peakWorks - (worksBefore - removedWorks)
+                let shrinkObjects = weighed.peakObjects - (objectsBefore - removedObjects)
+                window = weighed
+                if hold != nil || regressed || brake.trips(removing: shrinkWorks, of: weighed.peakWorks) || brake.trips(removing: shrinkObjects, of: weighed.peakObjects) {
+                    let held = DeletionHold(
+                        revision: bundle.revision, reason: regressed ? .hubWentBack : (hold?.reason ?? .massDeletion),
+                        works: (hold?.works ?? 0) + removedWorks, objects: (hold?.objects ?? 0) + removedObjects,
+                        deletedWorks: shrinkWorks, totalWorks: weighed.peakWorks, deletedObjects: shrinkObjects, totalObjects: weighed.peakObjects)
+                    try Self.setMeta(db, "deletion_hold", try CairnJSON.string(held))
+                }
+            }
+            if let window {
+                try Self.setMeta(db, "deletion_window", try CairnJSON.string(window))
+            } else {
+                try db.execute(sql: "DELETE FROM meta WHERE key = 'deletion_window'")
+            }
             try Self.setMeta(db, "revision", String(bundle.revision))
             return changed
+        }
+    }
+
+    /// The deletions held by the brake, if any.
+    public func deletionHold() throws -> DeletionHold? {
+        try pool.read { db in try Self.deletionHold(db) }
+    }
+
+    static func deletionHold(_ db: Database) throws -> DeletionHold? {
+        try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'deletion_hold'").map {
+            try CairnJSON.decode(DeletionHold.self, from: Data($0.utf8), what: "deletion hold")
         }
     }
 

@@ -42,8 +42,11 @@ public final class Reconciler: @unchecked Sendable {
         }
         var outcome = Outcome(progressing: false, queuedStatus: false)
         let previous = try cache.latestStatuses()
+        // While the brake holds deletions nothing leaves the site: deleting works keep their objects.
+        let holding = try cache.deletionHold() != nil
         for cached in works {
             let work = cached.work
+            if cached.deleting && holding { continue }
             if cached.deleting {
                 try await remove(work: work, inventory: inventory[work.name] ?? [:], desiredOwner: desiredOwner)
                 inventory[work.name] = nil
@@ -51,7 +54,7 @@ public final class Reconciler: @unchecked Sendable {
                 continue
             }
             if apply == nil || apply!.contains(work.name) || inventory[work.name] == nil || failures[work.name] != nil {
-                inventory[work.name] = try await applyWork(work, inventory: inventory[work.name] ?? [:], desiredOwner: desiredOwner)
+                inventory[work.name] = try await applyWork(work, inventory: inventory[work.name] ?? [:], desiredOwner: desiredOwner, holding: holding)
             }
             let (status, progressing) = try await status(of: work, inventory: inventory[work.name] ?? [:], previous: previous[work.name])
             outcome.progressing = outcome.progressing || progressing
@@ -66,7 +69,9 @@ public final class Reconciler: @unchecked Sendable {
         return outcome
     }
 
-    private func applyWork(_ work: ManifestWork, inventory: [ManifestKey: InventoryEntry], desiredOwner: [ManifestKey: String]) async throws -> [ManifestKey: InventoryEntry] {
+    private func applyWork(
+        _ work: ManifestWork, inventory: [ManifestKey: InventoryEntry], desiredOwner: [ManifestKey: String], holding: Bool
+    ) async throws -> [ManifestKey: InventoryEntry] {
         let manifests = work.spec.workload.manifests.compactMap { manifest in ManifestKey(manifest: manifest).map { ($0, manifest) } }
         var applied = [InventoryEntry]()
         var workFailures = [ManifestKey: AdapterError]()
@@ -96,7 +101,8 @@ public final class Reconciler: @unchecked Sendable {
         for entry in applied { result[entry.key] = entry }
         // Manifests that left the work go, in reverse dependency order — unless another work now holds them.
         let wanted = Set(manifests.map(\.0))
-        let leaving = result.keys.filter { !wanted.contains($0) }.sorted().reversed()
+        // (Held by the brake, they stay, in the inventory, until released.)
+        let leaving = holding ? [] : Array(result.keys.filter { !wanted.contains($0) }.sorted().reversed())
         var forgotten = [ManifestKey]()
         for key in leaving {
             if desiredOwner[key] == nil, work.spec.propagationPolicy != .orphan {

@@ -27,11 +27,18 @@ public struct BundleVerifier: Sendable {
         if let from = bundle.since, from != since {
             throw CairnError(.bundleRejected, "delta bundle starts at revision \(from) but the cache holds \(since.map(String.init) ?? "none")")
         }
-        // An older revision, full or delta, is a replay or a hub that went back in time: never applied.
-        if let since, bundle.revision < since {
-            throw CairnError(.bundleRejected, "bundle revision \(bundle.revision) is older than the cached \(since)")
+        // An older delta is a replay: never applied. An older full bundle is a hub that went back in time
+        // (restored from a backup): taken, but its deletions are held by the brake (see `wentBack`).
+        if let since, bundle.revision < since, !bundle.isFull {
+            throw CairnError(.bundleRejected, "delta bundle revision \(bundle.revision) is older than the cached \(since)")
         }
         for work in bundle.works { try work.validate(cluster: identity.clusterName) }
         return (bundle, statement)
+    }
+
+    /// A full bundle older than what the cache holds: the hub went back in time.
+    public static func wentBack(_ bundle: WorkBundle, cached: Int64?) -> Bool {
+        guard let cached else { return false }
+        return bundle.isFull && bundle.revision < cached
     }
 }

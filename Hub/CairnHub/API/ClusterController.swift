@@ -2,7 +2,7 @@ import CairnCommon
 import Foundation
 import Hummingbird
 
-/// Administrators' view of clusters: list, inspect, approve, deny, label, remove.
+/// Administrators' view of clusters: list, inspect, approve, deny, label, release held deletions, remove.
 struct ClusterController: Sendable {
     let store: any HubStore
     let auth: Authenticator
@@ -47,6 +47,15 @@ struct ClusterController: Sendable {
             }
             let cluster = try await store.updateLabels(cluster: name, patch: patch)
             await rescheduled.fire()
+            return try Response.json(cluster)
+        }
+        group.post("clusters/:name/release-deletions") { request, context in
+            _ = try await auth.requireAdmin(request, write: true)
+            let name = try request.pathParameter("name", context: context)
+            _ = try await store.releaseDeletions(cluster: name)
+            guard let cluster = try await store.cluster(named: name) else {
+                throw CairnError(.notFound, "cluster \(name) not found", field: "name")
+            }
             return try Response.json(cluster)
         }
         group.delete("clusters/:name") { request, context in

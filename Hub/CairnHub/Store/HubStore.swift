@@ -88,6 +88,9 @@ public protocol HubStore: Sendable {
     func revision(cluster: String) async throws -> Int64
     /// A delta since `since` when the tombstones still cover it, else a full bundle.
     func bundle(cluster: String, since: Int64?) async throws -> StoredBundle
+    /// Releases the deletions the cluster's agent holds at any revision so far; the next bundle (the revision
+    /// is bumped for it) tells the agent. Returns the revision released through.
+    func releaseDeletions(cluster: String) async throws -> Int64
     /// Drops tombstones older than `before`; agents behind them get a full bundle.
     func compactTombstones(before: Date) async throws -> Int
 }

@@ -111,11 +111,13 @@ extension SQLiteHubStore {
                 db, sql: "SELECT name, bundle_hash FROM works WHERE cluster = ? AND deleting_at IS NULL", arguments: [cluster]
             ).map { (name: $0["name"] as String, hash: $0["bundle_hash"] as String) }
             let stateDigest = BundleStatement.stateDigest(hashes)
-            guard let row = try Row.fetchOne(db, sql: "SELECT revision, tombstone_horizon FROM clusters WHERE name = ?", arguments: [cluster]) else {
+            guard let row = try Row.fetchOne(db, sql: "SELECT revision, tombstone_horizon, deletions_released_through FROM clusters WHERE name = ?", arguments: [cluster]) else {
                 throw CairnError(.notFound, "cluster \(cluster) not found", field: "cluster")
             }
             let revision: Int64 = row["revision"]
             let horizon: Int64 = row["tombstone_horizon"]
+            let releasedValue: Int64 = row["deletions_released_through"]
+            let released = releasedValue > 0 ? releasedValue : nil
             // A delta is only safe while every deletion since `since` still has its tombstone, and only from
             // a revision this hub has actually issued.
             if let since, since > 0, since >= horizon, since <= revision {
@@ -127,13 +129,26 @@ extension SQLiteHubStore {
                     db, sql: "SELECT name, revision FROM tombstones WHERE cluster = ? AND revision > ? ORDER BY name",
                     arguments: [cluster, since]
                 ).map { Tombstone(name: $0["name"], revision: $0["revision"]) }
-                return StoredBundle(bundle: WorkBundle(cluster: cluster, revision: revision, since: since, works: works, tombstones: tombstones), stateDigest: stateDigest)
+                return StoredBundle(bundle: WorkBundle(cluster: cluster, revision: revision, since: since, works: works, tombstones: tombstones, deletionsReleasedThrough: released), stateDigest: stateDigest)
             }
             let works = try Row.fetchAll(
                 db, sql: "SELECT * FROM works WHERE cluster = ? AND deleting_at IS NULL ORDER BY name", arguments: [cluster]
             ).map { try Self.work(from: $0, cluster: cluster, forBundle: true) }
-            return StoredBundle(bundle: WorkBundle(cluster: cluster, revision: revision, since: nil, works: works), stateDigest: stateDigest)
+            return StoredBundle(bundle: WorkBundle(cluster: cluster, revision: revision, since: nil, works: works, deletionsReleasedThrough: released), stateDigest: stateDigest)
         }
+    }
+
+    public func releaseDeletions(cluster: String) async throws -> Int64 {
+        let released = try await pool.write { db in
+            guard let revision = try Int64.fetchOne(db, sql: "SELECT revision FROM clusters WHERE name = ?", arguments: [cluster]) else {
+                throw CairnError(.notFound, "cluster \(cluster) not found", field: "name")
+            }
+            try db.execute(sql: "UPDATE clusters SET deletions_released_through = ? WHERE name = ?", arguments: [revision, cluster])
+            _ = try Self.bumpRevision(db, cluster)
+            return revision
+        }
+        await changes.publish(cluster)
+        return released
     }
 
     public func compactTombstones(before: Date) async throws -> Int {

@@ -101,6 +101,9 @@ public struct SQLiteHubStore: HubStore {
                     CREATE INDEX works_by_workset ON works(json_extract(labels, '$."cairn.io/workset"'));
                     """)
         }
+        migrator.registerMigration("v7: released deletions") { db in
+            try db.execute(sql: "ALTER TABLE clusters ADD COLUMN deletions_released_through INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 
