@@ -3,7 +3,7 @@ SWIFT ?= swift
 DEBIAN_PACKAGES := libsqlite3-dev zlib1g-dev
 BIN := .build/debug
 
-.PHONY: all deps build demo test clean
+.PHONY: all deps build demo test reliability clean
 
 all: build
 
@@ -29,6 +29,10 @@ test: build
 	@echo "demo: the walkthrough passed with the real binaries"
 	$(SWIFT) test --skip-build
 	@[ -n "$$CAIRN_TEST_KUBECONFIG" ] || echo "note: the Kubernetes integration suite was skipped; set CAIRN_TEST_KUBECONFIG to a kubeconfig to run it against a real API server"
+
+# The fault suite with more injections; rewrites RELIABILITY.md from what the tests recorded.
+reliability: build
+	SWIFT=$(SWIFT) ./scripts/reliability.sh
 
 clean:
 	rm -rf .build

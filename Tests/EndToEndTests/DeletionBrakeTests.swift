@@ -53,6 +53,10 @@ import Testing
         try await eventually("the deleted works gone from the hub") { try await hub.admin { try await $0.works(cluster: "c1") }.count == 2 }
         try await eventually("DeletionHeld cleared") { try await held(hub, "c1")?.status == Condition.false }
 
+        Reliability.record(
+            fault: "6 of 8 works deleted while the site was cut off (one bundle on reconnect)", injected: 1,
+            outcome: "DeletionHeld (MassDeletion) with the numbers; all 8 kept running until release-deletions, then 6 removed",
+            lost: "nothing")
         // A single deletion is no mass deletion.
         _ = try await hub.admin { try await $0.deleteWork(works[6].name, cluster: "c1") }
         try await eventually("one deployment left") { try await agent.site.objects().count == 1 }
@@ -102,6 +106,10 @@ import Testing
         #expect(try await agent.site.objects().count == 5)
         _ = try await hub.admin { try await $0.releaseDeletions("c1") }
         try await eventually("the site back to the hub's two works") { try await agent.site.objects().count == 2 }
+        Reliability.record(
+            fault: "hub restored from a backup older than its sites", injected: 1,
+            outcome: "the site took the restored state (HubWentBack), held its 3 deletions, applied new changes meanwhile, removed them only after release-deletions",
+            lost: "nothing")
         try await agent.stop()
         try await hub.stop()
     }

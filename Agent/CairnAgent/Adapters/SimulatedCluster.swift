@@ -109,6 +109,11 @@ public struct SimulatedCluster: ClusterAdapter {
         }
     }
 
+    /// SQLite's own verdict on the file ("ok" when sound): what a crash must never break.
+    public func integrityCheck() throws -> String {
+        try pool.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check").joined(separator: "; ") }
+    }
+
     public func objects() async throws -> [JSONValue] {
         let now = Date().timeIntervalSince1970
         return try await pool.read { db in

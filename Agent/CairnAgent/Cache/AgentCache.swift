@@ -44,6 +44,11 @@ public struct AgentCache: Sendable {
         return migrator
     }
 
+    /// SQLite's own verdict on the file ("ok" when sound): what a crash must never break.
+    public func integrityCheck() throws -> String {
+        try pool.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check").joined(separator: "; ") }
+    }
+
     // MARK: Identity and bookkeeping
 
     public func identity() throws -> AgentIdentity? {
