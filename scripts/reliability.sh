@@ -24,9 +24,8 @@ HEAD
 
 ## Not yet covered
 
-- A crash in the instant between the site accepting a new object and the agent recording it in its
-  inventory, followed by that work's deletion before the agent's next pass, can leave that object behind
-  (the next pass normally re-records it first). Recording intent before applying would close it.
+- The instant between the site accepting a new object and the inventory recording its UID is covered by
+  recording intent first (a unit test stops the agent exactly there); the kill -9 loop cannot aim at it.
 - Torn and hostile networks (a proxy that delays, cuts mid-body and resets), a full disk on the site,
   load shedding with `Retry-After` and 1,000 agents reconnecting at once, the OpenAPI document with
   schemathesis, and fuzzing the bundle decoder and manifest parser: issue 6's remaining work.

@@ -279,3 +279,50 @@ extension ReconcilerTests {
         #expect(try await siteCount == 3)
     }
 }
+
+/// The simulated site, with the agent stopped dead (as by kill -9) right after the site accepts one object.
+final class StopsAfterApplying: ClusterAdapter {
+    let site: SimulatedCluster
+    let name: String
+    init(_ site: SimulatedCluster, stopAfter name: String) {
+        self.site = site
+        self.name = name
+    }
+    func apply(_ manifest: JSONValue, key: ManifestKey, strategy: UpdateStrategy) async throws -> ApplyOutcome {
+        let outcome = try await site.apply(manifest, key: key, strategy: strategy)
+        if key.name == name { throw CancellationError() }
+        return outcome
+    }
+    func get(_ key: ManifestKey) async throws -> JSONValue? { try await site.get(key) }
+    func delete(_ key: ManifestKey, uid: String?, propagation: PropagationPolicy) async throws -> DeleteOutcome {
+        try await site.delete(key, uid: uid, propagation: propagation)
+    }
+    func objects() async throws -> [JSONValue] { try await site.objects() }
+    func claims() async throws -> SiteClaims { try await site.claims() }
+}
+
+extension ReconcilerTests {
+    @Test func `an object the site accepted just before the agent stopped is not orphaned`() async throws {
+        defer { directory.remove() }
+        let map: JSONValue = ["apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": "late", "namespace": "shop"]]
+        try cache.commit(WorkBundle(cluster: "c1", revision: 1, since: nil, works: [work("w", [map])]))
+        let stopping = Reconciler(cache: cache, adapter: StopsAfterApplying(site, stopAfter: "late"), logger: Logger(label: "test"))
+        await #expect(throws: CancellationError.self) { try await stopping.reconcile(apply: nil) }
+        #expect(try await site.get(key(map)) != nil)
+        // The work is deleted before the agent runs again: the object still goes with it.
+        try cache.commit(WorkBundle(cluster: "c1", revision: 2, since: nil, works: []))
+        try await reconciler.reconcile(apply: nil)
+        #expect(try await site.get(key(map)) == nil)
+        #expect(try cache.inventory().isEmpty)
+    }
+
+    @Test func `a manifest the site refused leaves no intent behind`() async throws {
+        defer { directory.remove() }
+        let readOnly: JSONValue = ["apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": "theirs", "namespace": "shop"]]
+        var watched = work("w", [readOnly])
+        watched.spec.manifestConfigs = [ManifestConfig(resourceIdentifier: ResourceIdentifier(resource: "configmaps", name: "theirs", namespace: "shop"), updateStrategy: UpdateStrategy(type: .readOnly))]
+        try cache.commit(WorkBundle(cluster: "c1", revision: 1, since: nil, works: [watched]))
+        try await reconciler.reconcile(apply: nil)
+        #expect(try cache.inventory().isEmpty)
+    }
+}

@@ -75,9 +75,15 @@ public final class Reconciler: @unchecked Sendable {
         let manifests = work.spec.workload.manifests.compactMap { manifest in ManifestKey(manifest: manifest).map { ($0, manifest) } }
         var applied = [InventoryEntry]()
         var workFailures = [ManifestKey: AdapterError]()
-        var siteDown: AdapterError?
+        var interrupted: (any Error)?
+        // Intent first: an object new to the site is in the inventory (without its UID) before it is applied, so a
+        // crash right after the site accepts it cannot leave it behind if the work is deleted meanwhile.
+        let fresh = manifests.map(\.0).filter { inventory[$0] == nil && work.spec.config(for: $0)?.updateStrategy?.type != .readOnly }
+        try cache.recordApplied(work: work.name, entries: fresh.map { InventoryEntry(key: $0, uid: nil) })
+        var attempted = Set<ManifestKey>()
         for (key, manifest) in manifests.sorted(by: { $0.0 < $1.0 }) {
             let strategy = work.spec.config(for: key)?.updateStrategy ?? .default
+            attempted.insert(key)
             do {
                 let outcome = try await adapter.apply(manifest, key: key, strategy: strategy)
                 if strategy.type != .readOnly { applied.append(InventoryEntry(key: key, uid: outcome.uid)) }
@@ -85,7 +91,11 @@ public final class Reconciler: @unchecked Sendable {
                     logger.debug("applied", metadata: ["work.name": .string(work.name), "object": .string(key.description)])
                 }
             } catch let error as AdapterError where error.isSiteWide {
-                siteDown = error
+                // Its outcome is unknown: the intent stays.
+                interrupted = error
+                break
+            } catch is CancellationError {
+                interrupted = CancellationError()
                 break
             } catch let error as AdapterError {
                 workFailures[key] = error
@@ -93,9 +103,11 @@ public final class Reconciler: @unchecked Sendable {
                 workFailures[key] = AdapterError(reason: "ApplyFailed", message: "\(error)")
             }
         }
-        // What reached the site is recorded even when the site's API went away half-way, so nothing is orphaned.
+        // What reached the site is recorded even when the site's API went away half-way, so nothing is orphaned;
+        // intents for what was refused outright, or never tried, are dropped — those objects are not ours.
         try cache.recordApplied(work: work.name, entries: applied)
-        if let siteDown { throw siteDown }
+        try cache.forget(work: work.name, keys: fresh.filter { workFailures[$0] != nil || !attempted.contains($0) })
+        if let interrupted { throw interrupted }
         failures[work.name] = workFailures.isEmpty ? nil : workFailures
         var result = inventory
         for entry in applied { result[entry.key] = entry }
