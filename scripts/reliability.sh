@@ -5,14 +5,14 @@ cd "$(dirname "$0")/.."
 rows=.build/reliability
 rm -rf "$rows"
 CAIRN_RELIABILITY_DIR="$rows" CAIRN_FAULT_ROUNDS="${CAIRN_FAULT_ROUNDS:-30}" \
-    ${SWIFT:-swift} test --skip-build --filter 'FaultTests|DeletionBrakeTests' > .build/reliability.log 2>&1 \
+    ${SWIFT:-swift} test --skip-build --filter 'FaultTests|DeletionBrakeTests|OverloadTests' > .build/reliability.log 2>&1 \
     || { tail -40 .build/reliability.log; exit 1; }
 {
     cat <<'HEAD'
 # Reliability
 
 What the fault suite injected and what survived. Every row below is written by the test that injected the
-fault (`Tests/EndToEndTests/FaultTests.swift`, `DeletionBrakeTests.swift`), with real processes killed by
+fault (`Tests/EndToEndTests/FaultTests.swift`, `DeletionBrakeTests.swift`, `OverloadTests.swift`), with real processes killed by
 SIGKILL, real SQLite files and real sockets on 127.0.0.1. Regenerate with `make reliability`
 (`CAIRN_FAULT_ROUNDS` sets how many kills; `make test` runs the same tests with fewer).
 
@@ -27,8 +27,8 @@ HEAD
 - The instant between the site accepting a new object and the inventory recording its UID is covered by
   recording intent first (a unit test stops the agent exactly there); the kill -9 loop cannot aim at it.
 - Torn and hostile networks (a proxy that delays, cuts mid-body and resets), a full disk on the site,
-  load shedding with `Retry-After` and 1,000 agents reconnecting at once, the OpenAPI document with
-  schemathesis, and fuzzing the bundle decoder and manifest parser: issue 6's remaining work.
+  memory while 1,000 agents reconnect at once (load shedding itself is covered), the OpenAPI document
+  with schemathesis, and fuzzing the bundle decoder and manifest parser: issue 6's remaining work.
 - The status outbox keeps the latest state per work; a bounded journal of every transition while
   partitioned (with counts of what was dropped) is not built yet.
 TAIL

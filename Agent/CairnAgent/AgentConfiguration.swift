@@ -58,6 +58,14 @@ struct Backoff {
     }
 
     mutating func reset() { attempt = 0 }
+
+    /// The wait after `error`: what the hub asked for with Retry-After (stretched by up to half again, so
+    /// agents it turned away together do not return together), else the next backoff step.
+    mutating func next(after error: any Error) -> Duration {
+        guard let seconds = (error as? HubError)?.retryAfter, seconds > 0 else { return next() }
+        attempt += 1
+        return .milliseconds(Int64(Double(min(seconds, 600)) * Double.random(in: 1...1.5) * 1000))
+    }
 }
 
 extension Duration {

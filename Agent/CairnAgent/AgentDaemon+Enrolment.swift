@@ -75,6 +75,8 @@ extension AgentDaemon {
                 throw CancellationError()
             } catch {
                 logger.warning("hub not reachable for enrolment", metadata: ["error.message": .string("\(error)")])
+                try await Task.sleep(for: backoff.next(after: error))
+                continue
             }
             try await Task.sleep(for: backoff.next())
         }
@@ -92,8 +94,8 @@ extension AgentDaemon {
                 throw CancellationError()
             } catch {
                 logger.warning("hub not reachable", metadata: ["step": .string(what), "error.message": .string("\(error)")])
+                try await Task.sleep(for: backoff.next(after: error))
             }
-            try await Task.sleep(for: backoff.next())
         }
     }
 }

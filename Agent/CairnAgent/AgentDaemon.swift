@@ -164,7 +164,7 @@ public final class AgentDaemon: Service, @unchecked Sendable {
                 try await Task.sleep(for: backoff.next())
             } catch {
                 logger.warning("bundle pull failed", metadata: ["error.message": .string("\(error)")])
-                try await Task.sleep(for: backoff.next())
+                try await Task.sleep(for: backoff.next(after: error))
             }
         }
     }
@@ -260,7 +260,7 @@ public final class AgentDaemon: Service, @unchecked Sendable {
                 throw CancellationError()
             } catch {
                 logger.warning("status report failed", metadata: ["error.message": .string("\(error)")])
-                wait = backoff.next()
+                wait = backoff.next(after: error)
             }
             await statusWakeup.wait(timeout: wait)
         }
@@ -298,7 +298,8 @@ public final class AgentDaemon: Service, @unchecked Sendable {
             } catch {
                 // A lease is worth renewing soon after a failure, not a whole interval later.
                 logger.warning("heartbeat failed", metadata: ["error.message": .string("\(error)")])
-                try await Task.sleep(for: min(.seconds(interval), waiting.next()))
+                let retry = (error as? HubError)?.retryAfter != nil ? waiting.next(after: error) : min(.seconds(interval), waiting.next())
+                try await Task.sleep(for: retry)
                 continue
             }
             try await Task.sleep(for: .seconds(interval))

@@ -22,11 +22,18 @@ public struct CairnError: Error, Sendable, Equatable, CustomStringConvertible, C
     public var code: Code
     public var message: String
     public var field: String?
+    /// For 429 and 503: seconds a client should wait before trying again (the Retry-After header, not the body).
+    public var retryAfter: Int?
 
-    public init(_ code: Code, _ message: String, field: String? = nil) {
+    public init(_ code: Code, _ message: String, field: String? = nil, retryAfter: Int? = nil) {
         self.code = code
         self.message = message
         self.field = field
+        self.retryAfter = retryAfter
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case code, message, field
     }
 
     public var description: String { message }

@@ -13,6 +13,10 @@ public struct HubConfiguration: Sendable {
     public var leaseCheckInterval: Double = 5
     /// The longest a bundle long-poll is held open.
     public var maxLongPollSeconds: Double = 60
+    /// Bundle long-polls held at once (one per connected agent); beyond it agents are told to come back later.
+    public var maxLongPolls: Int = 20_000
+    /// Other requests in flight at once; beyond it the hub answers 503 with Retry-After rather than queue.
+    public var maxConcurrentRequests: Int = 512
     /// How long deletion tombstones are kept; agents further behind get a full bundle.
     public var tombstoneRetention: Double = 7 * 86_400
     /// Extra names (DNS or IP) for the serving certificate, besides localhost, this host's name and the listen address.

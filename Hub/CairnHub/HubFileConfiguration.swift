@@ -10,6 +10,8 @@ public struct HubFileConfiguration: Decodable, Sendable {
     public var leaseTimeout: Double?
     public var subjectAlternativeNames: [String]?
     public var certificateLifetime: String?
+    public var maxLongPolls: Int?
+    public var maxConcurrentRequests: Int?
 
     public init() {}
 

@@ -13,6 +13,8 @@ public struct HubServer: Sendable {
     let lock: HubLock
     public let logger: Logger
     public let bundleCounters = BundleCounters()
+    /// What the hub refused to hold, and how much it holds.
+    public let shedder: LoadShedder
     public let pki: HubPKI
     /// Fired when anything placement decisions depend on changes.
     public let rescheduled = Wakeup()
@@ -26,6 +28,7 @@ public struct HubServer: Sendable {
         try FileManager.default.createDirectory(
             atPath: configuration.stateDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         lock = try HubLock(stateDirectory: configuration.stateDirectory)
+        shedder = LoadShedder(maxLongPolls: configuration.maxLongPolls, maxRequests: configuration.maxConcurrentRequests)
         store = try SQLiteHubStore(path: configuration.databasePath)
         pki = try HubPKI.loadOrCreate(directory: configuration.pkiDirectory, names: Self.servingNames(configuration))
         try await Self.ensureAdminToken(store: store, path: configuration.adminTokenPath)
@@ -69,6 +72,7 @@ public struct HubServer: Sendable {
         let router = Router(context: HubRequestContext.self)
         router.middlewares.add(AuditMiddleware(store: store))
         router.middlewares.add(ErrorMiddleware())
+        router.middlewares.add(LoadShedMiddleware(shedder: shedder))
         router.get("healthz") { _, _ in "ok" }
         let api = router.group("api/v1")
         let auth = Authenticator(store: store)
@@ -77,7 +81,7 @@ public struct HubServer: Sendable {
         WorkController(store: store, auth: auth, limits: WorkLimits()).addRoutes(to: api)
         TokenController(store: store, auth: auth, caFingerprint: pki.fingerprint).addRoutes(to: api)
         AgentController(
-            store: store, auth: auth, configuration: configuration, counters: bundleCounters, pki: pki,
+            store: store, auth: auth, configuration: configuration, counters: bundleCounters, shedder: shedder, pki: pki,
             enrolmentLimiter: RateLimiter(burst: configuration.enrolmentBurst, perSecond: configuration.enrolmentPerSecond),
             rescheduled: rescheduled, rollout: rollout
         ).addRoutes(to: api)

@@ -20,6 +20,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds of silence before a cluster is marked Unknown (default 40).") var leaseTimeout: Double?
     @Option(name: .customLong("san"), help: "Another DNS name or IP address for the serving certificate (repeatable).") var sans: [String] = []
     @Option(help: "Lifetime of cluster client certificates, like 30d or 12h (default 30d).") var certificateLifetime: String?
+    @Option(help: "Bundle long-polls held at once, one per connected agent (default 20000); beyond it 503 + Retry-After.") var maxLongPolls: Int?
+    @Option(help: "Other requests in flight at once (default 512); beyond it 503 + Retry-After.") var maxConcurrentRequests: Int?
     @Option(help: "Log level (trace, debug, info, notice, warning, error).") var logLevel: String = "info"
 
     func run() async throws {
@@ -31,6 +33,14 @@ struct Serve: AsyncParsableCommand {
         configuration.leaseTimeout = leaseTimeout ?? file.leaseTimeout ?? 40
         configuration.leaseCheckInterval = min(5, max(0.2, configuration.leaseTimeout / 8))
         configuration.subjectAlternativeNames = sans + (file.subjectAlternativeNames ?? [])
+        if let value = maxLongPolls ?? file.maxLongPolls {
+            guard value > 0 else { throw CairnError(.invalid, "--max-long-polls must be positive", field: "max-long-polls") }
+            configuration.maxLongPolls = value
+        }
+        if let value = maxConcurrentRequests ?? file.maxConcurrentRequests {
+            guard value > 0 else { throw CairnError(.invalid, "--max-concurrent-requests must be positive", field: "max-concurrent-requests") }
+            configuration.maxConcurrentRequests = value
+        }
         if let lifetime = certificateLifetime ?? file.certificateLifetime {
             configuration.certificateLifetime = try Durations.seconds(lifetime, field: "certificate-lifetime")
         }

@@ -21,13 +21,17 @@ public final class TestHub: Sendable {
     public var store: any HubStore { server.store }
 
     /// Starts a hub; `port` 0 picks a free one. Short intervals keep tests quick.
-    public init(stateDirectory: String, port: Int = 0, heartbeat: Double = 0.5, leaseTimeout: Double = 40, certificateLifetime: Double = 86_400) async throws {
+    public init(
+        stateDirectory: String, port: Int = 0, heartbeat: Double = 0.5, leaseTimeout: Double = 40, certificateLifetime: Double = 86_400,
+        configure: (inout HubConfiguration) -> Void = { _ in }
+    ) async throws {
         var configuration = HubConfiguration(stateDirectory: stateDirectory)
         configuration.port = port
         configuration.heartbeatInterval = heartbeat
         configuration.leaseTimeout = leaseTimeout
         configuration.leaseCheckInterval = 0.2
         configuration.certificateLifetime = certificateLifetime
+        configure(&configuration)
         var logger = Logger(label: "test-hub")
         logger.logLevel = .warning
         server = try await HubServer(configuration: configuration, logger: logger)

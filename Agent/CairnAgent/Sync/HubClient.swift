@@ -101,7 +101,9 @@ public struct HubClient: Sendable {
     static func error(from response: HTTPClientResponse) async throws -> HubError {
         let data = try? await response.body.collect(upTo: 1024 * 1024)
         let body = data.flatMap { try? CairnJSON.decode(CairnError.Body.self, from: Data($0.readableBytesView)) }
-        return HubError(status: Int(response.status.code), error: body?.error ?? CairnError(.internal, "hub answered \(response.status)"))
+        var error = body?.error ?? CairnError(.internal, "hub answered \(response.status)")
+        error.retryAfter = response.headers.first(name: "Retry-After").flatMap { Int($0) }
+        return HubError(status: Int(response.status.code), error: error)
     }
 }
 
@@ -110,4 +112,6 @@ public struct HubError: Error, Sendable, CustomStringConvertible {
     public var status: Int
     public var error: CairnError
     public var description: String { "hub answered \(status): \(error.message)" }
+    /// The hub asked to be left alone this long (429/503 with Retry-After).
+    public var retryAfter: Int? { status == 429 || status == 503 ? error.retryAfter : nil }
 }

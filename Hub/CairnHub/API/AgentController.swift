@@ -10,6 +10,7 @@ struct AgentController: Sendable {
     let auth: Authenticator
     let configuration: HubConfiguration
     let counters: BundleCounters
+    let shedder: LoadShedder
     let pki: HubPKI
     let enrolmentLimiter: RateLimiter
     let rescheduled: Wakeup
@@ -136,10 +137,17 @@ struct AgentController: Sendable {
         if let since, revision == since, wait > 0 {
             // A held poll ends when the hub shuts down, so the server drains at once.
             let changes = store.changes
-            await withGracefulShutdownHandler {
-                await changes.wait(cluster, id: waiter, timeout: .milliseconds(Int64(wait * 1000)))
-            } onGracefulShutdown: {
-                Task { await changes.cancel(cluster, id: waiter) }
+            do {
+                try await shedder.holdingLongPoll {
+                    await withGracefulShutdownHandler {
+                        await changes.wait(cluster, id: waiter, timeout: .milliseconds(Int64(wait * 1000)))
+                    } onGracefulShutdown: {
+                        Task { await changes.cancel(cluster, id: waiter) }
+                    }
+                }
+            } catch {
+                await changes.cancel(cluster, id: waiter)
+                throw error
             }
             // The cluster may have been denied or removed while we waited.
             _ = try await auth.requireCluster(context, acting: cluster)

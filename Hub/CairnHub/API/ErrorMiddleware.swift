@@ -37,7 +37,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     static func response(for error: CairnError) -> Response {
         let body = (try? CairnJSON.encode(CairnError.Body(error: error))) ?? Data("{}".utf8)
         var headers: HTTPFields = [.contentType: "application/json"]
-        if error.code == .tooManyRequests || error.code == .unavailable { headers[.retryAfter] = "1" }
+        if error.code == .tooManyRequests || error.code == .unavailable { headers[.retryAfter] = String(error.retryAfter ?? 1) }
         return Response(status: .init(code: error.httpStatus), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 }

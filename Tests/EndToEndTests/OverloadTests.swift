@@ -1,0 +1,96 @@
+import AsyncHTTPClient
+import CairnCommon
+import CairnCtlKit
+import CairnHub
+import CairnTestSupport
+import Foundation
+import NIOSSL
+import Testing
+
+/// The hub bounds what it holds and sheds the rest with 503 and Retry-After; agents wait as told.
+@Suite(.serialized) struct OverloadTests {
+    /// Status and Retry-After of one request made with `tls`.
+    static func request(_ url: String, tls: TLSConfiguration, headers: [(String, String)] = []) async throws -> (Int, String?) {
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        var request = HTTPClientRequest(url: url)
+        request.tlsConfiguration = tls
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        do {
+            let response = try await http.execute(request, timeout: .seconds(30))
+            _ = try await response.body.collect(upTo: 1 << 24)
+            try await http.shutdown()
+            return (Int(response.status.code), response.headers.first(name: "Retry-After"))
+        } catch {
+            try? await http.shutdown()
+            throw error
+        }
+    }
+
+    @Test func `long-polls beyond the limit are shed with Retry-After, and agents wait as told`() async throws {
+        let directory = try TemporaryDirectory("overload-polls")
+        defer { directory.remove() }
+        let hub = try await TestHub(stateDirectory: directory.appending("hub")) { $0.maxLongPolls = 1 }
+        let token = try await hub.token(autoApprove: true)
+        let c1 = try TestAgent(stateDirectory: directory.appending("c1"), hub: hub, token: token, name: "c1")
+        let c2 = try TestAgent(stateDirectory: directory.appending("c2"), hub: hub, token: token, name: "c2")
+        try await hub.waitJoined("c1")
+        try await hub.waitJoined("c2")
+
+        // With one agent holding the only long-poll, another is turned away: 503, and when to come back.
+        let revision = try await hub.store.revision(cluster: "c2")
+        var shed: (Int, String?) = (0, nil)
+        try await eventually("a long-poll shed") {
+            shed = try await Self.request(hub.url + "/api/v1/agent/clusters/c2/bundle?since=\(revision)&wait=5", tls: try c2.clientTLS())
+            return shed.0 == 503
+        }
+        let retryAfter = try #require(shed.1.flatMap(Int.init))
+        #expect((2...10).contains(retryAfter))
+
+        // Agents honour it: over three seconds of idling, the one turned away asks at most twice more.
+        let before = hub.server.shedder.shed
+        try await Task.sleep(for: .seconds(3))
+        #expect(hub.server.shedder.shed - before <= 4)
+
+        // Changes still reach both: a bundle that is due is never held, so never shed.
+        for cluster in ["c1", "c2"] {
+            let work = ManifestWork(
+                metadata: ObjectMeta(name: "settings"),
+                spec: .init(manifests: [["apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": "settings", "namespace": "shed"], "data": ["a": "1"]]]))
+            _ = try await hub.admin { try await $0.apply(work, cluster: cluster) }
+        }
+        try await eventually("the work on c1", timeout: 30) { try await c1.site.objects().count == 1 }
+        try await eventually("the work on c2", timeout: 30) { try await c2.site.objects().count == 1 }
+        Reliability.record(
+            fault: "more agents long-polling than the hub may hold (limit 1, 2 agents)", injected: 1,
+            outcome: "503 with Retry-After \(retryAfter) s; the agent turned away waited as told; changes still reached both",
+            lost: "nothing")
+        try await c1.stop()
+        try await c2.stop()
+        try await hub.stop()
+    }
+
+    @Test func `requests beyond the limit are shed with 503 and Retry-After, never queued or failed`() async throws {
+        let directory = try TemporaryDirectory("overload-requests")
+        defer { directory.remove() }
+        let hub = try await TestHub(stateDirectory: directory.appending("hub")) { $0.maxConcurrentRequests = 1 }
+        var configured = TLSConfiguration.makeClientConfiguration()
+        configured.trustRoots = .file(hub.caPath)
+        let tls = configured
+        let (url, token) = (hub.url, hub.adminToken)
+        let results = try await withThrowingTaskGroup(of: (Int, String?).self) { group in
+            for _ in 0..<40 {
+                group.addTask {
+                    try await Self.request(url + "/api/v1/clusters", tls: tls, headers: [("Authorization", "Bearer \(token)")])
+                }
+            }
+            return try await group.reduce(into: [(Int, String?)]()) { $0.append($1) }
+        }
+        #expect(results.allSatisfy { $0.0 == 200 || $0.0 == 503 }, "\(results.map(\.0))")
+        #expect(results.contains { $0.0 == 200 })
+        #expect(results.contains { $0.0 == 503 }, "40 requests at once against a limit of 1 shed none")
+        #expect(results.filter { $0.0 == 503 }.allSatisfy { $0.1.flatMap(Int.init) != nil })
+        // Once the burst is over, everything is answered.
+        #expect(try await Self.request(hub.url + "/api/v1/clusters", tls: tls, headers: [("Authorization", "Bearer \(hub.adminToken)")]).0 == 200)
+        try await hub.stop()
+    }
+}
