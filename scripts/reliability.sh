@@ -26,9 +26,9 @@ HEAD
 
 - The instant between the site accepting a new object and the inventory recording its UID is covered by
   recording intent first (a unit test stops the agent exactly there); the kill -9 loop cannot aim at it.
-- Torn and hostile networks (a proxy that delays, cuts mid-body and resets), a full disk on the site,
-  memory while 1,000 agents reconnect at once (load shedding itself is covered), the OpenAPI document
-  with schemathesis, and fuzzing the bundle decoder and manifest parser: issue 6's remaining work.
+- A full disk on the site, memory while 1,000 agents reconnect at once (load shedding itself is covered),
+  the OpenAPI document with schemathesis, and fuzzing the bundle decoder and manifest parser: issue 6's
+  remaining work.
 - The status outbox keeps the latest state per work; a bounded journal of every transition while
   partitioned (with counts of what was dropped) is not built yet.
 TAIL

@@ -161,6 +161,48 @@ import Testing
         try await hub.stop()
     }
 
+    @Test func `a torn and hostile network delays, cuts and resets, and nothing partial is ever committed`() async throws {
+        let directory = try TemporaryDirectory("fault-network")
+        defer { directory.remove() }
+        let hub = try await TestHub(stateDirectory: directory.appending("hub"))
+        let proxy = try await FaultProxy(to: hub.port)
+        let agent = try TestAgent(stateDirectory: directory.appending("c1"), hub: proxy.url, pin: hub.fingerprint, token: try await hub.token(autoApprove: true), name: "c1")
+        try await hub.waitJoined("c1", timeout: 30)
+        // kube-prometheus's alerting rules: a bundle of tens of kilobytes, larger than what a connection may carry.
+        let rules = try ["kubernetesControlPlane-prometheusRule.yaml", "nodeExporter-prometheusRule.yaml", "prometheus-prometheusRule.yaml"].flatMap { file in
+            try #require(try Corpus.kubePrometheus().first { $0.file == file }).documents
+        }
+        let work = ManifestWork(metadata: ObjectMeta(name: "rules"), spec: .init(manifests: rules))
+        let revision = try agent.cache.revision()
+
+        // Every connection cut after 8 KB, mid-way through the bundle: retried, never committed in part.
+        proxy.set(.cutAfter(bytes: 8_000))
+        _ = try await hub.admin { try await $0.apply(work, cluster: "c1") }
+        try await eventually("connections cut mid-bundle", timeout: 20) { proxy.cuts >= 3 }
+        #expect(try agent.cache.revision() == revision)
+        #expect(try await agent.site.objects().isEmpty)
+        #expect(try agent.cache.integrityCheck() == "ok")
+
+        // Every new connection reset: the agent keeps trying, with backoff.
+        proxy.set(.reset)
+        try await eventually("connections reset", timeout: 20) { proxy.resets >= 3 }
+        #expect(try agent.cache.revision() == revision)
+
+        // Slow but whole: the bundle lands and the status comes back.
+        proxy.set(.delay(milliseconds: 150))
+        try await eventually("the rules applied over a slow link", timeout: 60) { try await agent.site.objects().count == rules.count }
+        proxy.set(.pass)
+        try await eventually("Applied and Available at the hub", timeout: 30) { try await converged(hub, 1) }
+        #expect(try agent.cache.deletionHold() == nil)
+        Reliability.record(
+            fault: "network cut mid-body (after 8 KB), reset, then delayed 150 ms", injected: proxy.cuts + proxy.resets,
+            outcome: "\(proxy.cuts) cuts and \(proxy.resets) resets: no partial bundle committed, cache sound; applied and reported once the link carried it",
+            lost: "nothing")
+        try await agent.stop()
+        try await proxy.stop()
+        try await hub.stop()
+    }
+
     /// `cairn-hub serve` as a child process on an ephemeral port: the process, its URL and an admin client maker.
     struct HubProcess {
         let process: ChildProcess
