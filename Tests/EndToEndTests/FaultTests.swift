@@ -173,6 +173,8 @@ import Testing
             try #require(try Corpus.kubePrometheus().first { $0.file == file }).documents
         }
         let work = ManifestWork(metadata: ObjectMeta(name: "rules"), spec: .init(manifests: rules))
+        let current = try await hub.store.revision(cluster: "c1")
+        try await eventually("the agent at the hub's revision", timeout: 20) { try agent.cache.revision() == current }
         let revision = try agent.cache.revision()
 
         // Every connection cut after 8 KB, mid-way through the bundle: retried, never committed in part.
