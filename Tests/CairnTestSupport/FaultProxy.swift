@@ -93,8 +93,12 @@ final class Relay: ChannelInboundHandler, Sendable {
         let whole = buffer
         let mode = connection.proxy.mode.withLock { $0 }
         switch mode {
-        case .pass, .reset:
+        case .pass:
             toward.writeAndFlush(buffer, promise: nil)
+        case .reset:
+            // Connections open from before are dropped too, not only new ones.
+            toward.close(promise: nil)
+            context.close(promise: nil)
         case .delay(let milliseconds):
             context.eventLoop.scheduleTask(in: .milliseconds(milliseconds)) { toward.writeAndFlush(whole, promise: nil) }
         case .cutAfter(let limit):
