@@ -29,8 +29,6 @@ HEAD
 - A full disk on the site, memory while 1,000 agents reconnect at once (load shedding itself is covered),
   the OpenAPI document with schemathesis, and fuzzing the bundle decoder and manifest parser: issue 6's
   remaining work.
-- The status outbox keeps the latest state per work; a bounded journal of every transition while
-  partitioned (with counts of what was dropped) is not built yet.
 TAIL
 } > RELIABILITY.md
 echo "RELIABILITY.md written from $(ls "$rows" | wc -l) recorded faults"

@@ -249,12 +249,17 @@ public final class AgentDaemon: Service, @unchecked Sendable {
             var wait = Duration.seconds(30)
             do {
                 let batch = try cache.unsent(limit: 100)
-                if !batch.isEmpty {
-                    try await currentHub.report(StatusReport(works: batch.map(\.update)), identity: identity)
+                let journal = try cache.journal(limit: 500)
+                if !batch.isEmpty || !journal.transitions.isEmpty || journal.dropped > 0 {
+                    let report = StatusReport(
+                        works: batch.map(\.update), transitions: journal.transitions.isEmpty ? nil : journal.transitions,
+                        droppedTransitions: journal.dropped > 0 ? journal.dropped : nil)
+                    try await currentHub.report(report, identity: identity)
                     try cache.markSent(batch)
+                    try cache.acknowledgeJournal(through: journal.transitions.last?.sequence, dropped: journal.dropped)
                     backoff.reset()
                     // More may be waiting: go again at once.
-                    if batch.count == 100 { continue }
+                    if batch.count == 100 || journal.transitions.count == 500 { continue }
                 }
             } catch is CancellationError {
                 throw CancellationError()

@@ -61,7 +61,38 @@ public struct WorkStatusUpdate: Codable, Sendable, Equatable {
 
 public struct StatusReport: Codable, Sendable {
     public var works: [WorkStatusUpdate]
-    public init(works: [WorkStatusUpdate]) { self.works = works }
+    /// Condition transitions the site saw since the last report, oldest first (the latest state alone would
+    /// hide what happened while the hub was out of reach).
+    public var transitions: [StatusTransition]?
+    /// Transitions the site had to drop because its journal was full, since the last report that got through.
+    public var droppedTransitions: Int?
+    public init(works: [WorkStatusUpdate], transitions: [StatusTransition]? = nil, droppedTransitions: Int? = nil) {
+        self.works = works
+        self.transitions = transitions
+        self.droppedTransitions = droppedTransitions
+    }
+}
+
+/// One work condition changing status on the site, numbered by the site so the hub keeps each once.
+public struct StatusTransition: Codable, Sendable, Equatable {
+    /// Increasing on the site, never reused.
+    public var sequence: Int64
+    public var work: String
+    public var generation: Int64
+    public var time: Date
+    public var type: String
+    public var status: String
+    public var reason: String
+
+    public init(sequence: Int64, work: String, generation: Int64, time: Date, type: String, status: String, reason: String) {
+        self.sequence = sequence
+        self.work = work
+        self.generation = generation
+        self.time = time
+        self.type = type
+        self.status = status
+        self.reason = reason
+    }
 }
 
 /// The lease: sent every heartbeat interval with what the site claims about itself.

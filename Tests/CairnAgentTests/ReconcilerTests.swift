@@ -326,3 +326,32 @@ extension ReconcilerTests {
         #expect(try cache.inventory().isEmpty)
     }
 }
+
+/// The status outbox's journal of transitions.
+extension ReconcilerTests {
+    func status(_ available: String) -> ManifestWork.Status {
+        ManifestWork.Status(conditions: [Condition(type: ConditionType.available, status: available, reason: "Test", message: "")], resourceStatus: .init(manifests: []))
+    }
+
+    @Test func `every condition change is journaled, bounded, with what was dropped counted`() throws {
+        defer { directory.remove() }
+        try cache.enqueue(WorkStatusUpdate(name: "w", observedGeneration: 1, status: status(Condition.false)))
+        try cache.enqueue(WorkStatusUpdate(name: "w", observedGeneration: 1, status: status(Condition.false)))
+        try cache.enqueue(WorkStatusUpdate(name: "w", observedGeneration: 1, status: status(Condition.true)))
+        var journal = try cache.journal(limit: 10)
+        #expect(journal.transitions.map(\.status) == [Condition.false, Condition.true])
+        #expect(journal.transitions[1].sequence > journal.transitions[0].sequence)
+        // Flapping past the bound: the oldest go, and are counted.
+        for index in 0..<(AgentCache.journalLimit + 10) {
+            try cache.enqueue(WorkStatusUpdate(name: "w", observedGeneration: 1, status: status(index % 2 == 0 ? Condition.false : Condition.true)))
+        }
+        journal = try cache.journal(limit: 5_000)
+        #expect(journal.transitions.count == AgentCache.journalLimit)
+        #expect(journal.dropped == 12)
+        // Acknowledged: gone, and the drop count with it; the outbox still holds the latest state.
+        try cache.acknowledgeJournal(through: journal.transitions.last?.sequence, dropped: journal.dropped)
+        #expect(try cache.journalLength() == 0)
+        #expect(try cache.journal(limit: 10).dropped == 0)
+        #expect(try cache.latestStatuses()["w"]?.status?.conditions.first?.status == Condition.true)
+    }
+}

@@ -147,3 +147,25 @@ import Testing
         #expect(identity.keyHash == "owner-key" && identity.credentialHash == Secrets.hash("owner") && identity.state == .accepted)
     }
 }
+
+extension StoreTests {
+    func transition(_ sequence: Int64, _ status: String) -> StatusTransition {
+        StatusTransition(sequence: sequence, work: "a", generation: 1, time: Date(), type: "Available", status: status, reason: "R\(sequence)")
+    }
+
+    @Test func `each journaled transition becomes one event, however often it is sent`() async throws {
+        defer { directory.remove() }
+        try await enrol("c1")
+        _ = try await store.applyWork(work("a"), cluster: "c1", now: Date())
+        try await store.recordStatus(cluster: "c1", report: StatusReport(works: [], transitions: [transition(1, "False"), transition(2, "True")]), now: Date())
+        // The acknowledgement was lost: the site sends 1 and 2 again, with 3.
+        try await store.recordStatus(
+            cluster: "c1", report: StatusReport(works: [], transitions: [transition(1, "False"), transition(2, "True"), transition(3, "False")], droppedTransitions: 4),
+            now: Date())
+        let events = try await store.events(object: "ManifestWork/c1/a", limit: 100)
+        #expect(events.map(\.reason).sorted() == ["R1", "R2", "R3"])
+        #expect(events.contains { $0.message == "Available=False at generation 1, on the site" })
+        let dropped = try await store.events(object: "ManagedCluster/c1", limit: 100).filter { $0.reason == "TransitionsDropped" }
+        #expect(dropped.count == 1 && dropped[0].message.contains("4 status transitions"))
+    }
+}

@@ -100,6 +100,7 @@ import Testing
         #expect(onSite == desired, "orphaned: \(onSite.subtracting(desired)), missing: \(desired.subtracting(onSite))")
         #expect(inventory == onSite)
         #expect(try cache.outboxLength() == 0)
+        #expect(try cache.journalLength() == 0)
         let lost = onSite == desired && inventory == onSite && problems.isEmpty ? "nothing" : "see the test's failures"
         Reliability.record(
             fault: "kill -9 of the agent while it commits, applies and reports", injected: kills,
@@ -119,6 +120,9 @@ import Testing
         let all = try works(3)
         for work in all { _ = try await hub.admin { try await $0.apply(work, cluster: "c1") } }
         try await eventually("convergence", timeout: 30) { try await converged(hub, all.count) }
+
+        let object = "ManifestWork/c1/\(all[1].name)"
+        let unavailableBefore = try await hub.admin { try await $0.events(for: object) }.filter { $0.message.hasPrefix("Available=False") }.count
 
         // The hub goes away; the agent is killed and starts again with nothing to talk to.
         let port = hub.port
@@ -140,6 +144,7 @@ import Testing
         let cache = try AgentCache(path: state + "/agent.sqlite")
         try await eventually("the status changes queued", timeout: 30) { try cache.outboxLength() > 0 }
         let queued = try cache.outboxLength()
+        try await eventually("the transitions journaled", timeout: 30) { try cache.journalLength() > 0 }
 
         // The hub returns: the outbox drains and the hub holds exactly what the site last said.
         hub = try await TestHub(stateDirectory: hubState, port: port)
@@ -153,10 +158,14 @@ import Testing
             }
         }
         #expect(try await converged(hub, all.count))
+        // What happened meanwhile is at the hub too: the deleted object's work went unavailable, and back.
+        try await eventually("the journal flushed", timeout: 30) { try cache.journalLength() == 0 }
+        let unavailableAfter = try await hub.admin { try await $0.events(for: object) }.filter { $0.message.hasPrefix("Available=False") }.count
+        #expect(unavailableAfter > unavailableBefore)
         #expect(try await agent.terminate() == 0)
         Reliability.record(
             fault: "hub unreachable (stopped), agent killed and restarted without it", injected: 1,
-            outcome: "started from its verified cache, corrected 2 drifted objects offline, queued \(queued) status changes and flushed them on reconnect; hub status = site status",
+            outcome: "started from its verified cache, corrected 2 drifted objects offline, queued \(queued) status changes and the transitions behind them, flushed on reconnect; hub status = site status, transitions = events",
             lost: "nothing")
         try await hub.stop()
     }

@@ -19,7 +19,7 @@ struct StatusCommand: AsyncParsableCommand {
         print("enrolment:    \(report.enrolment ?? "not enrolled")")
         print("last contact: \(report.lastContact.map(RFC3339.string(from:)) ?? "never")")
         print("revision:     \(report.revision.map(String.init) ?? "none")")
-        print("outbox:       \(report.outbox) unsent")
+        print("outbox:       \(report.outbox) unsent, \(report.journal) transitions journaled")
         print("deletions:    \(report.deletionHold.map { "HELD — \($0.message)" } ?? "none held")")
         print("")
         print("WORK".padding(toLength: 28, withPad: " ", startingAt: 0) + "GEN   APPLIED  AVAILABLE  DEGRADED")
@@ -48,6 +48,7 @@ public struct AgentReport: Codable, Sendable {
     public var lastContact: Date?
     public var revision: Int64?
     public var outbox: Int
+    public var journal: Int
     public var deletionHold: DeletionHold?
     public var works: [Work]
 
@@ -67,7 +68,7 @@ public struct AgentReport: Codable, Sendable {
         }
         return AgentReport(
             hub: identity?.hubURL, cluster: identity?.clusterName, enrolment: identity?.enrolment.rawValue,
-            lastContact: try cache.lastContact(), revision: try cache.revision(), outbox: try cache.outboxLength(), deletionHold: try cache.deletionHold(), works: works)
+            lastContact: try cache.lastContact(), revision: try cache.revision(), outbox: try cache.outboxLength(), journal: try cache.journalLength(), deletionHold: try cache.deletionHold(), works: works)
     }
 }
 

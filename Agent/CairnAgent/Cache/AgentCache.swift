@@ -41,6 +41,14 @@ public struct AgentCache: Sendable {
         migrator.registerMigration("v2: work hashes") { db in
             try db.execute(sql: "ALTER TABLE works ADD COLUMN hash TEXT NOT NULL DEFAULT ''")
         }
+        migrator.registerMigration("v3: transition journal") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE journal (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT, work TEXT NOT NULL, generation INTEGER NOT NULL,
+                        time REAL NOT NULL, type TEXT NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL);
+                    """)
+        }
         return migrator
     }
 
@@ -295,7 +303,37 @@ public struct AgentCache: Sendable {
         try pool.write { db in try Self.enqueue(db, update) }
     }
 
+    /// How many transitions the journal keeps while the hub is out of reach; beyond it the oldest go, counted.
+    public static let journalLimit = 1_000
+
     static func enqueue(_ db: Database, _ update: WorkStatusUpdate) throws {
+        // Each work condition whose status changed since the last state recorded goes into the journal too.
+        let previous = try String.fetchOne(db, sql: "SELECT status FROM outbox WHERE work = ?", arguments: [update.name]).flatMap {
+            try? CairnJSON.decode(ManifestWork.Status.self, from: Data($0.utf8), what: "cached status")
+        }
+        let now = Date().timeIntervalSince1970
+        var journaled = 0
+        for condition in update.status?.conditions ?? [] where previous?.conditions[type: condition.type]?.status != condition.status {
+            try db.execute(
+                sql: "INSERT INTO journal (work, generation, time, type, status, reason) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [update.name, update.observedGeneration, now, condition.type, condition.status, condition.reason])
+            journaled += 1
+        }
+        if update.deleted {
+            try db.execute(
+                sql: "INSERT INTO journal (work, generation, time, type, status, reason) VALUES (?, ?, ?, 'Deleted', 'True', 'WorkRemoved')",
+                arguments: [update.name, update.observedGeneration, now])
+            journaled += 1
+        }
+        if journaled > 0 {
+            let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM journal") ?? 0
+            if count > journalLimit {
+                try db.execute(
+                    sql: "DELETE FROM journal WHERE seq IN (SELECT seq FROM journal ORDER BY seq LIMIT ?)", arguments: [count - journalLimit])
+                let dropped = (try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'journal_dropped'").flatMap { Int($0) } ?? 0) + count - journalLimit
+                try setMeta(db, "journal_dropped", String(dropped))
+            }
+        }
         let seq = (try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM outbox") ?? 0) + 1
         try db.execute(
             sql: """
@@ -327,6 +365,34 @@ public struct AgentCache: Sendable {
                 try db.execute(sql: "DELETE FROM outbox WHERE work = ? AND seq = ? AND deleted = 1", arguments: [item.update.name, item.seq])
             }
         }
+    }
+
+    /// Journal entries not yet acknowledged, oldest first, and how many were dropped since the last acknowledgement.
+    public func journal(limit: Int) throws -> (transitions: [StatusTransition], dropped: Int) {
+        try pool.read { db in
+            let transitions = try Row.fetchAll(db, sql: "SELECT * FROM journal ORDER BY seq LIMIT ?", arguments: [limit]).map {
+                StatusTransition(
+                    sequence: $0["seq"], work: $0["work"], generation: $0["generation"], time: Date(timeIntervalSince1970: $0["time"]),
+                    type: $0["type"], status: $0["status"], reason: $0["reason"])
+            }
+            let dropped = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'journal_dropped'").flatMap { Int($0) } ?? 0
+            return (transitions, dropped)
+        }
+    }
+
+    /// The hub has the journal through `sequence` and the drop count it was told.
+    public func acknowledgeJournal(through sequence: Int64?, dropped: Int) throws {
+        try pool.write { db in
+            if let sequence { try db.execute(sql: "DELETE FROM journal WHERE seq <= ?", arguments: [sequence]) }
+            if dropped > 0 {
+                let now = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'journal_dropped'").flatMap { Int($0) } ?? 0
+                try Self.setMeta(db, "journal_dropped", String(max(0, now - dropped)))
+            }
+        }
+    }
+
+    public func journalLength() throws -> Int {
+        try pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM journal") ?? 0 }
     }
 
     public func outboxLength() throws -> Int {

@@ -77,7 +77,26 @@ struct AgentController: Sendable {
             for (index, update) in report.works.enumerated() {
                 try Names.validateLabel(update.name, field: "works[\(index)].name")
             }
-            try await store.recordStatus(cluster: cluster, updates: report.works, now: Date())
+            let transitions = report.transitions ?? []
+            guard transitions.count <= 1_000 else {
+                throw CairnError(.tooLarge, "a status report holds at most 1000 transitions", field: "transitions")
+            }
+            for (index, transition) in transitions.enumerated() {
+                let field = "transitions[\(index)]"
+                try Names.validateLabel(transition.work, field: "\(field).work")
+                guard transition.sequence > 0, index == 0 || transition.sequence > transitions[index - 1].sequence else {
+                    throw CairnError(.invalid, "\(field).sequence must be positive and increasing", field: "\(field).sequence")
+                }
+                guard transition.type.utf8.count <= 64, transition.reason.utf8.count <= 128,
+                    [Condition.true, Condition.false, Condition.unknown].contains(transition.status)
+                else {
+                    throw CairnError(.invalid, "\(field) has a bad status, or a type or reason too long", field: field)
+                }
+            }
+            guard (report.droppedTransitions ?? 0) >= 0 else {
+                throw CairnError(.invalid, "droppedTransitions must not be negative", field: "droppedTransitions")
+            }
+            try await store.recordStatus(cluster: cluster, report: report, now: Date())
             await rollout.fire()
             return Response(status: .noContent)
         }

@@ -82,7 +82,9 @@ public protocol HubStore: Sendable {
     func works(cluster: String?) async throws -> [ManifestWork]
     /// Marks the work for deletion; it is removed once the agent reports its objects gone.
     func deleteWork(cluster: String, name: String, now: Date) async throws -> ManifestWork
-    func recordStatus(cluster: String, updates: [WorkStatusUpdate], now: Date) async throws
+    /// Records a site's status report: the latest status per work, and its journal of transitions as events
+    /// (each sequence number once, so a report sent again adds nothing).
+    func recordStatus(cluster: String, report: StatusReport, now: Date) async throws
 
     // Bundles
     func revision(cluster: String) async throws -> Int64
@@ -93,6 +95,12 @@ public protocol HubStore: Sendable {
     func releaseDeletions(cluster: String) async throws -> Int64
     /// Drops tombstones older than `before`; agents behind them get a full bundle.
     func compactTombstones(before: Date) async throws -> Int
+}
+
+extension HubStore {
+    public func recordStatus(cluster: String, updates: [WorkStatusUpdate], now: Date) async throws {
+        try await recordStatus(cluster: cluster, report: StatusReport(works: updates), now: now)
+    }
 }
 
 public enum AdminRole: String, Codable, Sendable {

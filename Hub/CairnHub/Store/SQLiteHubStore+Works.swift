@@ -79,9 +79,26 @@ extension SQLiteHubStore {
         return work
     }
 
-    public func recordStatus(cluster: String, updates: [WorkStatusUpdate], now: Date) async throws {
+    public func recordStatus(cluster: String, report: StatusReport, now: Date) async throws {
         try await pool.write { db in
-            for update in updates {
+            var last = try Int64.fetchOne(db, sql: "SELECT last_transition FROM clusters WHERE name = ?", arguments: [cluster]) ?? 0
+            for transition in report.transitions ?? [] where transition.sequence > last {
+                try Self.insert(
+                    db,
+                    Event(
+                        time: transition.time, object: "ManifestWork/\(cluster)/\(transition.work)", reason: transition.reason,
+                        message: "\(transition.type)=\(transition.status) at generation \(transition.generation), on the site"))
+                last = transition.sequence
+            }
+            if let dropped = report.droppedTransitions, dropped > 0 {
+                try Self.insert(
+                    db,
+                    Event(
+                        time: now, object: "ManagedCluster/\(cluster)", reason: "TransitionsDropped",
+                        message: "the site's journal was full: \(dropped) status transitions were dropped before they could be sent"))
+            }
+            try db.execute(sql: "UPDATE clusters SET last_transition = ? WHERE name = ?", arguments: [last, cluster])
+            for update in report.works {
                 if update.deleted {
                     // Only a work the hub asked to delete goes away; a stale report never removes a live work.
                     try db.execute(

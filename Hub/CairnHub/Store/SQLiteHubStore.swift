@@ -104,6 +104,9 @@ public struct SQLiteHubStore: HubStore {
         migrator.registerMigration("v7: released deletions") { db in
             try db.execute(sql: "ALTER TABLE clusters ADD COLUMN deletions_released_through INTEGER NOT NULL DEFAULT 0")
         }
+        migrator.registerMigration("v8: status transitions") { db in
+            try db.execute(sql: "ALTER TABLE clusters ADD COLUMN last_transition INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 
