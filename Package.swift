@@ -99,7 +99,11 @@ let package = Package(
             ],
             path: "Tests/CairnTestSupport"
         ),
-        .testTarget(name: "CairnCommonTests", dependencies: ["CairnCommon", "CairnTestSupport"]),
+        .testTarget(
+            name: "CairnCommonTests",
+            dependencies: ["CairnCommon", "CairnTestSupport", .product(name: "CompressNIO", package: "compress-nio")],
+            resources: [.copy("FuzzCorpus")]
+        ),
         .testTarget(name: "CairnHubTests", dependencies: ["CairnHub", "CairnTestSupport"]),
         .testTarget(name: "CairnAgentTests", dependencies: ["CairnAgent", "CairnHub", "CairnTestSupport"]),
         .testTarget(
