@@ -143,6 +143,7 @@ public final class AgentDaemon: Service, @unchecked Sendable {
                         throw error
                     }
                     wantFull = false
+                    noteCacheWrite(failure: nil)
                     report(ConditionType.bundleVerified, Condition.true, "BundleVerified", "revision \(bundle.revision) verified and committed")
                     if bundle.isFull, let problem = cacheUntrusted.withLock({ value in defer { value = nil }; return value }) {
                         report(ConditionType.cacheVerified, Condition.true, "RestoredFromHub", "replaced by a verified full bundle after: \(problem)")
@@ -163,9 +164,22 @@ public final class AgentDaemon: Service, @unchecked Sendable {
                 report(ConditionType.bundleVerified, Condition.false, "BundleRejected", error.message)
                 try await Task.sleep(for: backoff.next())
             } catch {
+                noteCacheWrite(failure: error)
                 logger.warning("bundle pull failed", metadata: ["error.message": .string("\(error)")])
                 try await Task.sleep(for: backoff.next(after: error))
             }
+        }
+    }
+
+    /// CacheWritable: False with the first write a full disk refuses, True again with the first that succeeds.
+    func noteCacheWrite(failure error: (any Error)?) {
+        if let error, AgentCache.isFull(error) {
+            if siteConditions.withLock({ $0[type: ConditionType.cacheWritable]?.status != Condition.false }) {
+                logger.error("the cache cannot be written: the disk is full; running what it holds", metadata: ["error.message": .string("\(error)")])
+            }
+            report(ConditionType.cacheWritable, Condition.false, "DiskFull", "the cache cannot be written (database or disk is full); the site runs what it holds, takes no new bundles and queues no statuses until space returns")
+        } else if error == nil, siteConditions.withLock({ $0[type: ConditionType.cacheWritable]?.status != Condition.true }) {
+            report(ConditionType.cacheWritable, Condition.true, "CacheWritable", "the cache takes writes")
         }
     }
 
@@ -233,6 +247,7 @@ public final class AgentDaemon: Service, @unchecked Sendable {
                 await reconcileWakeup.wait(timeout: siteBackoff.next())
                 continue
             } catch {
+                noteCacheWrite(failure: error)
                 logger.error("reconcile failed", metadata: ["error.message": .string("\(error)")])
                 await reconcileWakeup.wait(timeout: .seconds(1))
                 continue
@@ -264,6 +279,7 @@ public final class AgentDaemon: Service, @unchecked Sendable {
             } catch is CancellationError {
                 throw CancellationError()
             } catch {
+                noteCacheWrite(failure: error)
                 logger.warning("status report failed", metadata: ["error.message": .string("\(error)")])
                 wait = backoff.next(after: error)
             }
@@ -279,6 +295,15 @@ public final class AgentDaemon: Service, @unchecked Sendable {
         while true {
             do {
                 try await renewIfDue(&identity, key: key)
+                // A full disk is probed for space every heartbeat until it has some again.
+                if siteConditions.withLock({ $0[type: ConditionType.cacheWritable]?.status == Condition.false }) {
+                    do {
+                        try cache.probeSpace()
+                        noteCacheWrite(failure: nil)
+                    } catch {
+                        noteCacheWrite(failure: error)
+                    }
+                }
                 // A site whose API is down is still alive: the heartbeat goes on with the claims last read.
                 let claims: SiteClaims
                 do {

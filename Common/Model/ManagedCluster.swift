@@ -89,6 +89,9 @@ public enum ConditionType {
     /// time), so the agent holds those deletions and keeps everything running until an administrator releases
     /// them with `cairnctl cluster release-deletions`.
     public static let deletionHeld = "DeletionHeld"
+    /// Reported by the agent: its cache can be written. False (DiskFull) means the site keeps running what it
+    /// holds but takes no new bundles and queues no statuses until space returns.
+    public static let cacheWritable = "CacheWritable"
     /// Conditions a site may set on its own cluster; everything else is the hub's.
-    public static let reportedBySite: Set<String> = [bundleVerified, cacheVerified, siteAPIAvailable, deletionHeld]
+    public static let reportedBySite: Set<String> = [bundleVerified, cacheVerified, siteAPIAvailable, deletionHeld, cacheWritable]
 }

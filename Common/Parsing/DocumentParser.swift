@@ -72,7 +72,14 @@ public struct DocumentParser: Sendable {
                 if let value = Int64(scalar.string) { return .int(value) }
                 if let value = Int.construct(from: scalar) { return .int(Int64(value)) }
                 return .string(scalar.string)
-            case .float: return Double.construct(from: scalar).map(JSONValue.double) ?? .string(scalar.string)
+            case .float:
+                guard let value = Double.construct(from: scalar) else { return .string(scalar.string) }
+                // JSON has no infinity or NaN: `.inf`, `.nan` or 1e309 would be stored as something it cannot hold.
+                guard value.isFinite else {
+                    throw CairnError(
+                        .invalid, "\(source) document \(document + 1) has the number '\(Names.printable(scalar.string))', which JSON cannot hold (quote it to keep it as text)")
+                }
+                return .double(value)
             default: return .string(scalar.string)
             }
         case .mapping(let mapping):

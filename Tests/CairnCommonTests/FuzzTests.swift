@@ -127,3 +127,16 @@ import Testing
         #expect(decoded > 0)
     }
 }
+
+/// What fuzzing found, kept as plain tests.
+@Suite struct FuzzFindingsTests {
+    @Test(arguments: ["a: .inf", "a: -.inf", "a: .nan", "1e309", "obj: {neg: -.INF}"])
+    func `numbers JSON cannot hold are refused, not stored`(yaml: String) {
+        let error = #expect(throws: CairnError.self) { try DocumentParser().parse(yaml) }
+        #expect(error?.message.contains("JSON cannot hold") == true)
+    }
+
+    @Test func `a JSON number too large for a double is refused as input`() {
+        #expect(throws: CairnError.self) { try DocumentParser().parse(#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"},"data":{"x":1e309}}"#) }
+    }
+}

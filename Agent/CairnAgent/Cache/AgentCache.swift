@@ -57,6 +57,30 @@ public struct AgentCache: Sendable {
         try pool.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check").joined(separator: "; ") }
     }
 
+    /// Caps the file at its current size (`full: true`), as a full disk would, or lifts the cap: SQLite then
+    /// fails every write that needs a new page with SQLITE_FULL, the error a full disk gives.
+    public func simulateFullDisk(_ full: Bool) throws {
+        try pool.writeWithoutTransaction { db in
+            let pages = try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0
+            try db.execute(sql: "PRAGMA max_page_count = \(full ? pages : 4_294_967_294)")
+        }
+    }
+
+    /// Allocates 64 KiB in a transaction it rolls back: throws SQLITE_FULL while there is no room to grow.
+    public func probeSpace() throws {
+        try pool.writeWithoutTransaction { db in
+            try db.inTransaction {
+                try db.execute(sql: "INSERT OR REPLACE INTO meta (key, value) VALUES ('space-probe', randomblob(65536))")
+                return .rollback
+            }
+        }
+    }
+
+    /// True for the error SQLite gives when the disk (or the file's cap) is full.
+    public static func isFull(_ error: any Error) -> Bool {
+        (error as? DatabaseError)?.resultCode == .SQLITE_FULL
+    }
+
     // MARK: Identity and bookkeeping
 
     public func identity() throws -> AgentIdentity? {
