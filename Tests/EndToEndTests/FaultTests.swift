@@ -214,6 +214,43 @@ import Testing
         try await hub.stop()
     }
 
+    @Test func `a full disk on the site stops new writes cleanly, and the site recovers when space returns`() async throws {
+        let directory = try TemporaryDirectory("fault-disk")
+        defer { directory.remove() }
+        let hub = try await TestHub(stateDirectory: directory.appending("hub"))
+        let agent = try TestAgent(stateDirectory: directory.appending("c1"), hub: hub, token: try await hub.token(autoApprove: true), name: "c1", resync: 1)
+        try await hub.waitJoined("c1")
+        let all = try works(8)
+        _ = try await hub.admin { try await $0.apply(all[0], cluster: "c1") }
+        try await eventually("the first work applied") { try await converged(hub, 1) }
+        func writable() async throws -> String? {
+            try await hub.admin { try await $0.cluster("c1") }.status.conditions[type: ConditionType.cacheWritable]?.status
+        }
+
+        // The disk fills: new works cannot be committed; the site says so and keeps running what it has.
+        try agent.cache.simulateFullDisk(true)
+        for work in all.dropFirst() { _ = try await hub.admin { try await $0.apply(work, cluster: "c1") } }
+        try await eventually("CacheWritable=False at the hub", timeout: 30) { try await writable() == Condition.false }
+        let key = try #require(ManifestKey(manifest: all[0].spec.workload.manifests[0]))
+        try await agent.site.tamper(key) { $0["spec"]?["replicas"] = 9 }
+        try await eventually("drift still corrected on a full disk", timeout: 30) { try await agent.site.get(key)?["spec"]?["replicas"] == 1 }
+        // (What fitted in the file's free pages may have gone in before it was full; the rest waits.)
+        let whileFull = try await agent.site.objects().count
+        #expect(whileFull < all.count)
+        #expect(try agent.cache.integrityCheck() == "ok")
+
+        // Space returns: the site catches up by itself.
+        try agent.cache.simulateFullDisk(false)
+        try await eventually("every work applied after recovery", timeout: 60) { try await converged(hub, all.count) }
+        try await eventually("CacheWritable=True again", timeout: 30) { try await writable() == Condition.true }
+        Reliability.record(
+            fault: "full disk on the site (SQLite refusing to grow, SQLITE_FULL)", injected: 1,
+            outcome: "CacheWritable=False at the hub; the site kept running and correcting drift with \(whileFull) of \(all.count) works; the rest committed and reported once space returned",
+            lost: "nothing")
+        try await agent.stop()
+        try await hub.stop()
+    }
+
     /// `cairn-hub serve` as a child process on an ephemeral port: the process, its URL and an admin client maker.
     struct HubProcess {
         let process: ChildProcess
