@@ -1,5 +1,6 @@
 import CairnAgent
 import CairnCommon
+import CairnHub
 import CairnTestSupport
 import Foundation
 import Synchronization
@@ -387,6 +388,52 @@ import Testing
         let insecure = try adapter(", insecure-skip-tls-verify: true")
         #expect(try await insecure.claims().claims.contains(ClusterClaim(name: "adapter", value: "kubernetes")))
         await insecure.shutdown()
+        try await server.stop()
+    }
+
+    @Test func `a kubeconfig's client certificate and key are loaded, from files or inline data`() async throws {
+        let directory = try TemporaryDirectory("kube-client-cert")
+        defer { directory.remove() }
+        let server = try await KubeAPITestServer(directory: directory.appending("pki"), token: "t")
+        // A client certificate the server's CA issued, for a key made the way agents make theirs.
+        let agentKey = try AgentKey.loadOrCreate(path: directory.appending("pki/client.key"))
+        let pki = try HubPKI.loadOrCreate(directory: directory.appending("pki"), names: ["127.0.0.1"])
+        let issued = try pki.issueClientCertificate(csrPEM: try agentKey.csr(cluster: "edge"), cluster: "edge", lifetime: 3600)
+        let certificate = try TrustMaterial.pem([issued])
+        try certificate.write(toFile: directory.appending("pki/client.pem"), atomically: true, encoding: .utf8)
+        let key = try String(contentsOfFile: directory.appending("pki/client.key"), encoding: .utf8)
+        for user in [
+            "{client-certificate: pki/client.pem, client-key: pki/client.key, token: t}",
+            "{client-certificate-data: \(Data(certificate.utf8).base64EncodedString()), client-key-data: \(Data(key.utf8).base64EncodedString()), token: t}",
+        ] {
+            let path = directory.appending("kubeconfig")
+            try """
+                apiVersion: v1
+                kind: Config
+                current-context: c
+                clusters: [{name: c, cluster: {server: "\(server.url)", certificate-authority: pki/ca.pem}}]
+                users: [{name: u, user: \(user)}]
+                contexts: [{name: c, context: {cluster: c, user: u}}]
+                """.write(toFile: path, atomically: true, encoding: .utf8)
+            let connection = try KubeConnection.kubeconfig(path: path)
+            #expect(connection.tls.certificateChain.count == 1)
+            #expect(connection.tls.privateKey != nil)
+            let adapter = KubernetesAdapter(connection: connection)
+            let claims = try? await adapter.claims()
+            await adapter.shutdown()
+            #expect(claims?.claims.contains(ClusterClaim(name: "adapter", value: "kubernetes")) == true)
+        }
+        // A key that does not parse is a clear error naming the kubeconfig field's file.
+        try "not a key".write(toFile: directory.appending("pki/bad.key"), atomically: true, encoding: .utf8)
+        try """
+            apiVersion: v1
+            kind: Config
+            current-context: c
+            clusters: [{name: c, cluster: {server: "\(server.url)"}}]
+            users: [{name: u, user: {client-certificate: pki/client.pem, client-key: pki/bad.key}}]
+            contexts: [{name: c, context: {cluster: c, user: u}}]
+            """.write(toFile: directory.appending("bad-kubeconfig"), atomically: true, encoding: .utf8)
+        #expect(throws: (any Error).self) { try KubeConnection.kubeconfig(path: directory.appending("bad-kubeconfig")) }
         try await server.stop()
     }
 
