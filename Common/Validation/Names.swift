@@ -75,8 +75,14 @@ public enum Names {
         }
     }
 
+    /// Labels an object may carry: plenty to select by, and a bound on what one request can make the hub store.
+    public static let maxLabels = 100
+
     public static func validateLabels(_ labels: [String: String]?, field: String) throws {
         guard let labels else { return }
+        guard labels.count <= maxLabels else {
+            throw CairnError(.invalid, "\(field) has \(labels.count) labels; at most \(maxLabels) are allowed", field: field)
+        }
         for key in labels.keys.sorted() {
             try validateLabelKey(key, field: "\(field).\(key)")
             try validateLabelValue(labels[key]!, field: "\(field).\(key)")

@@ -70,6 +70,16 @@ import Testing
             Case("enrol with a bad token", .POST, "/api/v1/agent/enrol", Array(#"{"token":"x.y","clusterName":"c5","credentialHash":"\#(hash)","csr":"\#(csr)"}"#.utf8), nil, 401, "token"),
             Case("enrol with a bad name", .POST, "/api/v1/agent/enrol", Array(#"{"token":"x.y","clusterName":"../etc","credentialHash":"\#(hash)","csr":"\#(csr)"}"#.utf8), nil, 400, "clusterName"),
             Case("unknown endpoint", .GET, "/api/v1/nothing-here", nil, admin, 404, nil),
+            // Hostile input: each a clear 4xx, nothing stored.
+            Case("deeply nested JSON", .PUT, "/api/v1/clusters/c1/works/w", Array((String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)).utf8), admin, 400, nil),
+            Case("deeply nested manifest", .PUT, "/api/v1/clusters/c1/works/w", manifestWork(#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"},"data":"# + String(repeating: #"{"a":"#, count: 2_000) + "1" + String(repeating: "}", count: 2_000) + "}"), admin, 400, nil),
+            Case("a number JSON cannot hold", .PUT, "/api/v1/clusters/c1/works/w", manifestWork(#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"},"data":{"x":1e999}}"#), admin, 400, nil),
+            Case("control characters in a name", .PUT, "/api/v1/clusters/c1/works/w", manifestWork(#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a\u0007b"}}"#), admin, 400, "spec.workload.manifests[0].metadata.name"),
+            Case("a NUL in the path", .PUT, "/api/v1/clusters/c1%00/works/w", manifestWork(""), admin, 400, "cluster"),
+            Case("path traversal in the path", .PUT, "/api/v1/clusters/..%2F..%2Fetc/works/w", manifestWork(""), admin, 400, "cluster"),
+            Case("a huge label value", .PATCH, "/api/v1/clusters/c1/labels", Array(#"{"set":{"region":"\#(String(repeating: "x", count: 1_000_000))"}}"#.utf8), admin, 400, "set.region"),
+            Case("ten thousand labels", .PATCH, "/api/v1/clusters/c1/labels", Array(("{\"set\":{" + (0..<10_000).map { "\"k\($0)\":\"v\"" }.joined(separator: ",") + "}}").utf8), admin, 400, "set"),
+            Case("a work name with a slash", .PUT, "/api/v1/clusters/c1/works/a%2Fb", manifestWork(""), admin, 400, nil),
         ]
         for item in cases {
             let answer = try await send(hub, item.method, item.path, body: item.body, token: item.token)

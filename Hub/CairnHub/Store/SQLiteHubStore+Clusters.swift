@@ -154,6 +154,9 @@ extension SQLiteHubStore {
             var labels = cluster.metadata.labels ?? [:]
             for key in patch.remove ?? [] { labels[key] = nil }
             labels.merge(patch.set ?? [:]) { _, new in new }
+            guard labels.count <= Names.maxLabels else {
+                throw CairnError(.invalid, "cluster \(name) would have \(labels.count) labels; at most \(Names.maxLabels) are allowed", field: "set")
+            }
             try db.execute(sql: "UPDATE clusters SET labels = ? WHERE name = ?", arguments: [try Self.json(labels), name])
             return try Self.requireCluster(db, name)
         }
