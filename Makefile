@@ -3,7 +3,7 @@ SWIFT ?= swift
 DEBIAN_PACKAGES := libsqlite3-dev zlib1g-dev
 BIN := .build/debug
 
-.PHONY: all deps build demo test reliability clean
+.PHONY: all deps python build demo test reliability clean
 
 all: build
 
@@ -23,10 +23,20 @@ build: deps
 demo: build
 	BIN=$(BIN) ./scripts/demo.sh
 
-# Everything CI checks: one build, the demo with the real binaries, then every test.
-test: build
+# schemathesis runs from a Python virtual environment; Debian's python3 needs python3-venv for that.
+python:
+	@if ! python3 -m venv --help >/dev/null 2>&1; then \
+		echo "installing python3-venv"; \
+		if [ "$$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi; \
+		$$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq python3 python3-venv; \
+	fi
+
+# Everything CI checks: one build, the demo with the real binaries, schemathesis against a live hub, then every test.
+test: build python
 	BIN=$(BIN) ./scripts/demo.sh > .build/demo.log 2>&1 || (cat .build/demo.log; exit 1)
 	@echo "demo: the walkthrough passed with the real binaries"
+	BIN=$(BIN) ./scripts/schemathesis.sh > .build/schemathesis.log 2>&1 || (tail -80 .build/schemathesis.log; exit 1)
+	@echo "schemathesis: $$(grep -E 'generated' .build/schemathesis.log | tail -1 | sed 's/^ *//') against the hub's OpenAPI document"
 	$(SWIFT) test --skip-build
 	@[ -n "$$CAIRN_TEST_KUBECONFIG" ] || echo "note: the Kubernetes integration suite was skipped; set CAIRN_TEST_KUBECONFIG to a kubeconfig to run it against a real API server"
 

@@ -15,6 +15,8 @@ public struct HubServer: Sendable {
     public let bundleCounters = BundleCounters()
     /// What the hub refused to hold, and how much it holds.
     public let shedder: LoadShedder
+    /// The API's OpenAPI 3 description, as served at /api/v1/openapi.yaml.
+    public static var openAPIDocument: String { OpenAPIDocument.yaml + "\n" }
     public let pki: HubPKI
     /// Fired when anything placement decisions depend on changes.
     public let rescheduled = Wakeup()
@@ -75,6 +77,9 @@ public struct HubServer: Sendable {
         router.middlewares.add(LoadShedMiddleware(shedder: shedder))
         router.get("healthz") { _, _ in "ok" }
         let api = router.group("api/v1")
+        api.get("openapi.yaml") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.yaml + "\n")))
+        }
         let auth = Authenticator(store: store)
         ClusterController(store: store, auth: auth, rescheduled: rescheduled).addRoutes(to: api)
         PlacementRoutes(store: store, auth: auth, rescheduled: rescheduled).addRoutes(to: api)
