@@ -22,6 +22,8 @@ public struct AgentConfiguration: Sendable {
     public var statusInterval: Double = 5
     /// Until the hub says otherwise.
     public var heartbeatInterval: Double = 10
+    /// How long one call to the hub may take before it is given up (a long-poll: its wait plus this).
+    public var requestTimeout: Double = 30
     public var backoffInitial: Double = 0.2
     public var backoffMax: Double = 30
     public var bundleLimits = BundleCodec.Limits()

@@ -49,7 +49,7 @@ public final class AgentDaemon: Service, @unchecked Sendable {
     }
 
     func useClient(for identity: AgentIdentity, key: AgentKey) throws {
-        let client = try HubClient(http: http, baseURL: identity.hubURL, tls: identity.tls(key: key))
+        let client = try HubClient(http: http, baseURL: identity.hubURL, tls: identity.tls(key: key), timeout: .milliseconds(Int64(configuration.requestTimeout * 1000)))
         hub.withLock { $0 = (client, identity.certificateWindow?.expiresAt) }
     }
 

@@ -12,6 +12,8 @@ public final class FaultProxy: Sendable {
         case cutAfter(bytes: Int)
         /// Answers every new connection with a TCP reset.
         case reset
+        /// Accepts and reads everything, forwards nothing, closes nothing: a link that silently went dark.
+        case blackHole
     }
 
     let mode = Mutex(Mode.pass)
@@ -95,6 +97,8 @@ final class Relay: ChannelInboundHandler, Sendable {
         switch mode {
         case .pass:
             toward.writeAndFlush(buffer, promise: nil)
+        case .blackHole:
+            return
         case .reset:
             // Connections open from before are dropped too, not only new ones.
             toward.close(promise: nil)

@@ -35,6 +35,7 @@ public final class TestAgent: Sendable {
         configuration.pollWait = 5
         configuration.backoffInitial = 0.05
         configuration.backoffMax = 0.5
+        configuration.requestTimeout = 5
         configuration.simulated.readyDelay = readyDelay
         configuration.simulated.platform = platform
         if let clock { configuration.clock = clock }

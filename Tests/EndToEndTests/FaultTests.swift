@@ -214,6 +214,39 @@ import Testing
         try await hub.stop()
     }
 
+    @Test func `a black-holed link: the site enforces offline and catches up when the link returns`() async throws {
+        let directory = try TemporaryDirectory("fault-blackhole")
+        defer { directory.remove() }
+        let hub = try await TestHub(stateDirectory: directory.appending("hub"))
+        let proxy = try await FaultProxy(to: hub.port)
+        let agent = try TestAgent(stateDirectory: directory.appending("c1"), hub: proxy.url, pin: hub.fingerprint, token: try await hub.token(autoApprove: true), name: "c1", resync: 1)
+        try await hub.waitJoined("c1", timeout: 30)
+        let all = try works(3)
+        _ = try await hub.admin { try await $0.apply(all[0], cluster: "c1") }
+        try await eventually("the first work", timeout: 30) { try await converged(hub, 1) }
+
+        // The link goes dark: connections open, nothing comes back, nothing is closed.
+        proxy.set(.blackHole)
+        let key = try #require(ManifestKey(manifest: all[0].spec.workload.manifests[0]))
+        try await agent.site.tamper(key) { $0["spec"]?["replicas"] = 9 }
+        try await eventually("drift corrected with the link dark", timeout: 30) { try await agent.site.get(key)?["spec"]?["replicas"] == 1 }
+        for work in all.dropFirst() { _ = try await hub.admin { try await $0.apply(work, cluster: "c1") } }
+        try await Task.sleep(for: .seconds(2))
+        #expect(try await agent.site.objects().count == 1)
+
+        // Light again: the agent gives up the dead connections and catches up.
+        proxy.set(.pass)
+        try await eventually("caught up after the black hole", timeout: 60) { try await converged(hub, all.count) }
+        #expect(try agent.cache.outboxLength() == 0)
+        Reliability.record(
+            fault: "link black-holed (connections accepted, nothing answered)", injected: 1,
+            outcome: "drift corrected offline; the agent gave up dead calls after its request timeout and caught up with the 2 works written meanwhile",
+            lost: "nothing")
+        try await agent.stop()
+        try await proxy.stop()
+        try await hub.stop()
+    }
+
     @Test func `a full disk on the site stops new writes cleanly, and the site recovers when space returns`() async throws {
         let directory = try TemporaryDirectory("fault-disk")
         defer { directory.remove() }

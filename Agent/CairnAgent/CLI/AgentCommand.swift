@@ -59,6 +59,10 @@ struct Run: AsyncParsableCommand {
             configuration.labels[key] = value
         }
         if let value = resyncInterval ?? file.resyncInterval { configuration.resyncInterval = value }
+        if let value = file.requestTimeout {
+            guard value > 0 else { throw CairnError(.invalid, "requestTimeout must be positive", field: "requestTimeout") }
+            configuration.requestTimeout = value
+        }
         if let brake = file.deletionBrake {
             guard brake.fraction > 0, brake.fraction <= 1 else {
                 throw CairnError(.invalid, "deletionBrake.fraction must be above 0 and at most 1, not \(brake.fraction)", field: "deletionBrake.fraction")
@@ -93,6 +97,8 @@ struct AgentFileConfiguration: Decodable {
     var context: String?
     var labels: [String: String]?
     var resyncInterval: Double?
+    /// Seconds one call to the hub may take (a long-poll: its wait plus this); default 30.
+    var requestTimeout: Double?
     /// Holds deletions beyond this share (and count) of the site's works or objects in one bundle.
     var deletionBrake: DeletionBrake?
     var simulated: Simulated?

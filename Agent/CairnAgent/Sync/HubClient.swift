@@ -10,11 +10,14 @@ public struct HubClient: Sendable {
     let http: HTTPClient
     let baseURL: String
     let tls: TLSConfiguration?
+    /// How long a call may take (a long-poll: its wait plus this); a black-holed link is given up after it.
+    let timeout: TimeAmount
 
-    public init(http: HTTPClient, baseURL: String, tls: TLSConfiguration?) {
+    public init(http: HTTPClient, baseURL: String, tls: TLSConfiguration?, timeout: TimeAmount = .seconds(30)) {
         self.http = http
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.tls = tls
+        self.timeout = timeout
     }
 
     /// Fetches the hub's CA without verifying the server (nothing secret is sent) and keeps it only if its
@@ -35,23 +38,23 @@ public struct HubClient: Sendable {
     }
 
     public func enrol(_ request: EnrolRequest) async throws -> EnrolmentStatus {
-        try await call(.POST, "agent/enrol", body: request, authorization: nil, timeout: .seconds(30))
+        try await call(.POST, "agent/enrol", body: request, authorization: nil, timeout: timeout)
     }
 
     public func enrolment(_ identity: AgentIdentity) async throws -> EnrolmentStatus {
-        try await call(.GET, "agent/enrolment", body: Optional<String>.none, authorization: identity.enrolmentAuthorization, timeout: .seconds(30))
+        try await call(.GET, "agent/enrolment", body: Optional<String>.none, authorization: identity.enrolmentAuthorization, timeout: timeout)
     }
 
     public func renew(_ request: RenewRequest, identity: AgentIdentity) async throws -> EnrolmentStatus {
-        try await call(.POST, "agent/clusters/\(identity.clusterName)/renew", body: request, authorization: nil, timeout: .seconds(30))
+        try await call(.POST, "agent/clusters/\(identity.clusterName)/renew", body: request, authorization: nil, timeout: timeout)
     }
 
     public func heartbeat(_ heartbeat: Heartbeat, identity: AgentIdentity) async throws -> HeartbeatResponse {
-        try await call(.POST, "agent/clusters/\(identity.clusterName)/heartbeat", body: heartbeat, authorization: nil, timeout: .seconds(30))
+        try await call(.POST, "agent/clusters/\(identity.clusterName)/heartbeat", body: heartbeat, authorization: nil, timeout: timeout)
     }
 
     public func report(_ report: StatusReport, identity: AgentIdentity) async throws {
-        let _: Empty = try await call(.POST, "agent/clusters/\(identity.clusterName)/status", body: report, authorization: nil, timeout: .seconds(60))
+        let _: Empty = try await call(.POST, "agent/clusters/\(identity.clusterName)/status", body: report, authorization: nil, timeout: timeout * 2)
     }
 
     /// Long-polls for the bundle after `since`; the hub holds the request up to `wait` seconds.
@@ -60,7 +63,7 @@ public struct HubClient: Sendable {
         if let since { path += "&since=\(since)" }
         var request = HTTPClientRequest(url: "\(baseURL)/api/v1/\(path)")
         request.tlsConfiguration = tls
-        let response = try await http.execute(request, timeout: .milliseconds(Int64((wait + 30) * 1000)))
+        let response = try await http.execute(request, timeout: .milliseconds(Int64(wait * 1000)) + timeout)
         if response.status == .noContent { return .nothingNew }
         guard response.status == .ok else { throw try await Self.error(from: response) }
         guard let digest = response.headers.first(name: BundleHeaders.digest),
