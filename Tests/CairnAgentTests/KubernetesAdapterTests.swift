@@ -27,25 +27,8 @@ import Testing
         let server = try await KubeAPITestServer(directory: directory.appending("pki"), token: "first-token")
         let tokenFile = directory.appending("token")
         try "first-token\n".write(toFile: tokenFile, atomically: true, encoding: .utf8)
-        let kubeconfig = """
-            apiVersion: v1
-            kind: Config
-            current-context: test
-            clusters:
-            - name: test
-              cluster:
-                server: \(server.url)
-                certificate-authority-data: \(Data(server.caPEM.utf8).base64EncodedString())
-            users:
-            - name: agent
-              user:
-                tokenFile: \(tokenFile)
-            contexts:
-            - name: test
-              context: {cluster: test, user: agent}
-            """
-        try kubeconfig.write(toFile: directory.appending("kubeconfig"), atomically: true, encoding: .utf8)
-        let adapter = KubernetesAdapter(connection: try KubeConnection.kubeconfig(path: directory.appending("kubeconfig")), establishTimeout: establishTimeout)
+        let kubeconfig = try server.writeKubeconfig(to: directory.appending("kubeconfig"), user: "{tokenFile: \(tokenFile)}")
+        let adapter = KubernetesAdapter(connection: try KubeConnection.kubeconfig(path: kubeconfig), establishTimeout: establishTimeout)
         return Setup(directory: directory, server: server, adapter: adapter, tokenFile: tokenFile)
     }
 
@@ -317,15 +300,7 @@ import Testing
         let directory = try TemporaryDirectory("kube-down")
         defer { directory.remove() }
         let first = try await KubeAPITestServer(directory: directory.appending("pki"), token: "t")
-        let kubeconfig = directory.appending("kubeconfig")
-        try """
-            apiVersion: v1
-            kind: Config
-            current-context: c
-            clusters: [{name: c, cluster: {server: "\(first.url)", certificate-authority-data: \(Data(first.caPEM.utf8).base64EncodedString())}}]
-            users: [{name: u, user: {token: t}}]
-            contexts: [{name: c, context: {cluster: c, user: u}}]
-            """.write(toFile: kubeconfig, atomically: true, encoding: .utf8)
+        let kubeconfig = try first.writeKubeconfig(to: directory.appending("kubeconfig"), user: "{token: t}")
         let adapter = KubernetesAdapter(connection: try KubeConnection.kubeconfig(path: kubeconfig))
         _ = try await adapter.apply(deployment, key: deploymentKey, strategy: .default)
         try await first.stop()
@@ -370,22 +345,14 @@ import Testing
         defer { directory.remove() }
         let server = try await KubeAPITestServer(directory: directory.appending("pki"), token: "t")
         func adapter(_ clusterFields: String) throws -> KubernetesAdapter {
-            let path = directory.appending("kubeconfig-\(UUID().uuidString)")
-            try """
-                apiVersion: v1
-                kind: Config
-                current-context: c
-                clusters: [{name: c, cluster: {server: "\(server.url)"\(clusterFields)}}]
-                users: [{name: u, user: {token: t}}]
-                contexts: [{name: c, context: {cluster: c, user: u}}]
-                """.write(toFile: path, atomically: true, encoding: .utf8)
+            let path = try server.writeKubeconfig(to: directory.appending("kubeconfig-\(UUID().uuidString)"), user: "{token: t}", cluster: clusterFields)
             return KubernetesAdapter(connection: try KubeConnection.kubeconfig(path: path))
         }
         let untrusted = try adapter("")
         let refused = await #expect(throws: AdapterError.self) { try await untrusted.claims() }
         #expect(refused?.reason == "APIServerUnreachable")
         await untrusted.shutdown()
-        let insecure = try adapter(", insecure-skip-tls-verify: true")
+        let insecure = try adapter("insecure-skip-tls-verify: true")
         #expect(try await insecure.claims().claims.contains(ClusterClaim(name: "adapter", value: "kubernetes")))
         await insecure.shutdown()
         try await server.stop()
@@ -406,15 +373,7 @@ import Testing
             "{client-certificate: pki/client.pem, client-key: pki/client.key, token: t}",
             "{client-certificate-data: \(Data(certificate.utf8).base64EncodedString()), client-key-data: \(Data(key.utf8).base64EncodedString()), token: t}",
         ] {
-            let path = directory.appending("kubeconfig")
-            try """
-                apiVersion: v1
-                kind: Config
-                current-context: c
-                clusters: [{name: c, cluster: {server: "\(server.url)", certificate-authority: pki/ca.pem}}]
-                users: [{name: u, user: \(user)}]
-                contexts: [{name: c, context: {cluster: c, user: u}}]
-                """.write(toFile: path, atomically: true, encoding: .utf8)
+            let path = try server.writeKubeconfig(to: directory.appending("kubeconfig"), user: user, cluster: "certificate-authority: pki/ca.pem")
             let connection = try KubeConnection.kubeconfig(path: path)
             #expect(connection.tls.certificateChain.count == 1)
             #expect(connection.tls.privateKey != nil)
@@ -425,14 +384,7 @@ import Testing
         }
         // A key that does not parse is a clear error naming the kubeconfig field's file.
         try "not a key".write(toFile: directory.appending("pki/bad.key"), atomically: true, encoding: .utf8)
-        try """
-            apiVersion: v1
-            kind: Config
-            current-context: c
-            clusters: [{name: c, cluster: {server: "\(server.url)"}}]
-            users: [{name: u, user: {client-certificate: pki/client.pem, client-key: pki/bad.key}}]
-            contexts: [{name: c, context: {cluster: c, user: u}}]
-            """.write(toFile: directory.appending("bad-kubeconfig"), atomically: true, encoding: .utf8)
+        try server.writeKubeconfig(to: directory.appending("bad-kubeconfig"), user: "{client-certificate: pki/client.pem, client-key: pki/bad.key}", cluster: "")
         #expect(throws: (any Error).self) { try KubeConnection.kubeconfig(path: directory.appending("bad-kubeconfig")) }
         try await server.stop()
     }

@@ -108,15 +108,7 @@ struct KubernetesIntegrationTests {
         let directory = try TemporaryDirectory("kube-it")
         defer { directory.remove() }
         let server = try await KubeAPITestServer(directory: directory.appending("pki"), token: "it")
-        let kubeconfig = directory.appending("kubeconfig")
-        try """
-            apiVersion: v1
-            kind: Config
-            current-context: it
-            clusters: [{name: it, cluster: {server: "\(server.url)", certificate-authority-data: \(Data(server.caPEM.utf8).base64EncodedString())}}]
-            users: [{name: it, user: {token: it}}]
-            contexts: [{name: it, context: {cluster: it, user: it}}]
-            """.write(toFile: kubeconfig, atomically: true, encoding: .utf8)
+        let kubeconfig = try server.writeKubeconfig(to: directory.appending("kubeconfig"), user: "{token: it}")
         do {
             try await KubernetesIntegration(kubeconfig: kubeconfig).run()
         } catch {

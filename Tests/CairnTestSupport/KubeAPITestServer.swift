@@ -127,6 +127,22 @@ public final class KubeAPITestServer: Sendable {
         try await task.value
     }
 
+    /// Writes a kubeconfig for this server to `path` and returns the path: `user` is the user entry as a YAML
+    /// flow mapping (`{token: t}`), `cluster` the cluster's fields besides its server (default: the CA inline).
+    @discardableResult
+    public func writeKubeconfig(to path: String, user: String, cluster: String? = nil) throws -> String {
+        let fields = cluster ?? "certificate-authority-data: \(Data(caPEM.utf8).base64EncodedString())"
+        try """
+            apiVersion: v1
+            kind: Config
+            current-context: c
+            clusters: [{name: c, cluster: {server: "\(url)"\(fields.isEmpty ? "" : ", " + fields)}}]
+            users: [{name: u, user: \(user)}]
+            contexts: [{name: c, context: {cluster: c, user: u}}]
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
     // MARK: What tests change behind the adapter's back
 
     public func setTokens(_ tokens: Set<String>) { state.withLock { $0.tokens = tokens } }

@@ -45,15 +45,7 @@ import Testing
         try "service-account-token\n".write(toFile: tokenFile, atomically: true, encoding: .utf8)
         try FileManager.default.createDirectory(atPath: directory.appending("kube"), withIntermediateDirectories: true)
         try Data(kube.caPEM.utf8).write(to: URL(fileURLWithPath: directory.appending("kube/ca.crt")))
-        let kubeconfig = directory.appending("kube/config")
-        try """
-            apiVersion: v1
-            kind: Config
-            current-context: edge
-            clusters: [{name: edge, cluster: {server: "\(kube.url)", certificate-authority: ca.crt}}]
-            users: [{name: agent, user: {tokenFile: \(tokenFile)}}]
-            contexts: [{name: edge, context: {cluster: edge, user: agent}}]
-            """.write(toFile: kubeconfig, atomically: true, encoding: .utf8)
+        let kubeconfig = try kube.writeKubeconfig(to: directory.appending("kube/config"), user: "{tokenFile: \(tokenFile)}", cluster: "certificate-authority: ca.crt")
         let token = try await hub.token(autoApprove: true, labels: ["site": "edge"])
         let agent = try ChildProcess(
             "cairn-agent",
