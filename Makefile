@@ -37,6 +37,8 @@ test: build python
 	@echo "demo: the walkthrough passed with the real binaries"
 	BIN=$(BIN) ./scripts/schemathesis.sh > .build/schemathesis.log 2>&1 || (tail -80 .build/schemathesis.log; exit 1)
 	@echo "schemathesis: $$(grep -E 'generated' .build/schemathesis.log | tail -1 | sed 's/^ *//') against the hub's OpenAPI document"
+	$(BIN)/cairn-bench reconnect --clusters 50 > .build/bench-smoke.log 2>&1 || (cat .build/bench-smoke.log; exit 1)
+	@echo "bench smoke: $$(tail -1 .build/bench-smoke.log)"
 	$(SWIFT) test --skip-build
 	@[ -n "$$CAIRN_TEST_KUBECONFIG" ] || echo "note: the Kubernetes integration suite was skipped; set CAIRN_TEST_KUBECONFIG to a kubeconfig to run it against a real API server"
 

@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "cairn-hub", targets: ["cairn-hub"]),
         .executable(name: "cairnctl", targets: ["cairnctl"]),
         .executable(name: "cairn-agent", targets: ["cairn-agent"]),
+        .executable(name: "cairn-bench", targets: ["cairn-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -85,6 +86,17 @@ let package = Package(
         ),
         .executableTarget(name: "cairnctl", dependencies: ["CairnCtlKit"], path: "Hub/cairnctl"),
         .executableTarget(name: "cairn-agent", dependencies: ["CairnAgent"], path: "Agent/cairn-agent"),
+        // The benchmark: runs cairn-hub as a child process and simulated sites (the agent's own client code) in itself.
+        .target(
+            name: "CairnBenchKit",
+            dependencies: [
+                "CairnCommon", "CairnAgent", "CairnCtlKit",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Hub/CairnBenchKit"
+        ),
+        .executableTarget(name: "cairn-bench", dependencies: ["CairnBenchKit"], path: "Hub/cairn-bench"),
 
         .target(
             name: "CairnTestSupport",

@@ -23,5 +23,5 @@ done
 "$VENV/bin/st" run docs/openapi.yaml --url "$URL/api/v1" \
     --header "Authorization: Bearer $(cat "$STATE/hub/admin-token")" --tls-verify "$STATE/hub/pki/ca.pem" \
     --checks not_a_server_error,response_schema_conformance,content_type_conformance \
-    --max-examples "${CAIRN_SCHEMATHESIS_EXAMPLES:-25}" --seed 20261121 --workers 2 --no-shrink \
+    --max-examples "${CAIRN_SCHEMATHESIS_EXAMPLES:-25}" --seed 20261121 --workers 1 --no-shrink \
     --request-timeout 10 --warnings off

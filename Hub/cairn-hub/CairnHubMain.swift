@@ -22,6 +22,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Lifetime of cluster client certificates, like 30d or 12h (default 30d).") var certificateLifetime: String?
     @Option(help: "Bundle long-polls held at once, one per connected agent (default 20000); beyond it 503 + Retry-After.") var maxLongPolls: Int?
     @Option(help: "Other requests in flight at once (default 512); beyond it 503 + Retry-After.") var maxConcurrentRequests: Int?
+    @Option(help: "Enrolments a source address may make at once (default 20).") var enrolmentBurst: Double?
+    @Option(help: "Enrolments per second a source address may make after its burst (default 2).") var enrolmentRate: Double?
     @Option(help: "Log level (trace, debug, info, notice, warning, error).") var logLevel: String = "info"
 
     func run() async throws {
@@ -40,6 +42,14 @@ struct Serve: AsyncParsableCommand {
         if let value = maxConcurrentRequests ?? file.maxConcurrentRequests {
             guard value > 0 else { throw CairnError(.invalid, "--max-concurrent-requests must be positive", field: "max-concurrent-requests") }
             configuration.maxConcurrentRequests = value
+        }
+        if let value = enrolmentBurst {
+            guard value >= 1 else { throw CairnError(.invalid, "--enrolment-burst must be at least 1", field: "enrolment-burst") }
+            configuration.enrolmentBurst = value
+        }
+        if let value = enrolmentRate {
+            guard value > 0 else { throw CairnError(.invalid, "--enrolment-rate must be positive", field: "enrolment-rate") }
+            configuration.enrolmentPerSecond = value
         }
         if let lifetime = certificateLifetime ?? file.certificateLifetime {
             configuration.certificateLifetime = try Durations.seconds(lifetime, field: "certificate-lifetime")

@@ -70,6 +70,11 @@ public struct AgentKey: Sendable {
         return AgentKey(pem: pem)
     }
 
+    /// A fresh key held in memory only (for simulated sites, which have no disk of their own).
+    public static func ephemeral() -> AgentKey {
+        AgentKey(pem: P256.Signing.PrivateKey().pemRepresentation)
+    }
+
     var privateKey: P256.Signing.PrivateKey { get throws { try P256.Signing.PrivateKey(pemRepresentation: pem) } }
 
     /// A certificate signing request naming the cluster, signed with this key.

@@ -1,0 +1,3 @@
+import CairnBenchKit
+
+@main extension BenchCommand {}
