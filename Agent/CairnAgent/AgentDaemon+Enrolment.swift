@@ -32,7 +32,7 @@ extension AgentDaemon {
         }
         guard var identity else { throw CancellationError() }
         if identity.enrolment == .accepted, identity.certificatePEM != nil { return identity }
-        let hub = HubClient(http: http, baseURL: identity.hubURL, tls: try identity.tls(key: key), timeout: .milliseconds(Int64(configuration.requestTimeout * 1000)))
+        let hub = hubClient(identity, tls: try identity.tls(key: key))
         var backoff = Backoff(initial: configuration.backoffInitial, maximum: min(configuration.backoffMax, 5))
         var sentEnrolment = false
         while true {

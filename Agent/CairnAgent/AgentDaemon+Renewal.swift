@@ -12,7 +12,7 @@ extension AgentDaemon {
         let now = configuration.clock()
         let answer: EnrolmentStatus
         if now >= window.expiresAt {
-            let anonymous = HubClient(http: http, baseURL: identity.hubURL, tls: try identity.anonymousTLS(), timeout: .milliseconds(Int64(configuration.requestTimeout * 1000)))
+            let anonymous = hubClient(identity, tls: try identity.anonymousTLS())
             answer = try await anonymous.enrolment(identity)
             guard let issued = answer.certificate, issued != identity.certificatePEM else {
                 logger.error(

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import CairnCommon
 import Foundation
 import Logging
+import NIOSSL
 import ServiceLifecycle
 import Synchronization
 
@@ -24,8 +25,19 @@ public final class AgentDaemon: Service, @unchecked Sendable {
     /// Conditions this site reports about itself with every heartbeat.
     let siteConditions = Mutex<[Condition]>([])
 
-    func report(_ type: String, _ status: String, _ reason: String, _ message: String) {
-        siteConditions.withLock { $0.set(Condition(type: type, status: status, reason: reason, message: message)) }
+    /// Sets a site condition; true when its status changed (callers log transitions, not repeats).
+    @discardableResult
+    func report(_ type: String, _ status: String, _ reason: String, _ message: String) -> Bool {
+        siteConditions.withLock { conditions in
+            let changed = conditions[type: type]?.status != status
+            conditions.set(Condition(type: type, status: status, reason: reason, message: message))
+            return changed
+        }
+    }
+
+    /// A client for the hub at `identity`'s URL, its calls bounded by the configured request timeout.
+    func hubClient(_ identity: AgentIdentity, tls: TLSConfiguration) -> HubClient {
+        HubClient(http: http, baseURL: identity.hubURL, tls: tls, timeout: .milliseconds(Int64(configuration.requestTimeout * 1000)))
     }
 
     /// The client every loop uses and when its certificate expires; replaced when the certificate is renewed.
@@ -49,7 +61,7 @@ public final class AgentDaemon: Service, @unchecked Sendable {
     }
 
     func useClient(for identity: AgentIdentity, key: AgentKey) throws {
-        let client = try HubClient(http: http, baseURL: identity.hubURL, tls: identity.tls(key: key), timeout: .milliseconds(Int64(configuration.requestTimeout * 1000)))
+        let client = hubClient(identity, tls: try identity.tls(key: key))
         hub.withLock { $0 = (client, identity.certificateWindow?.expiresAt) }
     }
 
@@ -174,11 +186,10 @@ public final class AgentDaemon: Service, @unchecked Sendable {
     /// CacheWritable: False with the first write a full disk refuses, True again with the first that succeeds.
     func noteCacheWrite(failure error: (any Error)?) {
         if let error, AgentCache.isFull(error) {
-            if siteConditions.withLock({ $0[type: ConditionType.cacheWritable]?.status != Condition.false }) {
+            if report(ConditionType.cacheWritable, Condition.false, "DiskFull", "the cache cannot be written (database or disk is full); the site runs what it holds, takes no new bundles and queues no statuses until space returns") {
                 logger.error("the cache cannot be written: the disk is full; running what it holds", metadata: ["error.message": .string("\(error)")])
             }
-            report(ConditionType.cacheWritable, Condition.false, "DiskFull", "the cache cannot be written (database or disk is full); the site runs what it holds, takes no new bundles and queues no statuses until space returns")
-        } else if error == nil, siteConditions.withLock({ $0[type: ConditionType.cacheWritable]?.status != Condition.true }) {
+        } else if error == nil {
             report(ConditionType.cacheWritable, Condition.true, "CacheWritable", "the cache takes writes")
         }
     }
@@ -186,10 +197,9 @@ public final class AgentDaemon: Service, @unchecked Sendable {
     /// The DeletionHeld condition, from the cache.
     func reportDeletionHold() throws {
         if let hold = try cache.deletionHold() {
-            if siteConditions.withLock({ !$0.isTrue(ConditionType.deletionHeld) }) {
+            if report(ConditionType.deletionHeld, Condition.true, hold.reason.rawValue, hold.message) {
                 logger.error("deletions held", metadata: ["hold.reason": .string(hold.reason.rawValue), "hold.message": .string(hold.message)])
             }
-            report(ConditionType.deletionHeld, Condition.true, hold.reason.rawValue, hold.message)
         } else {
             report(ConditionType.deletionHeld, Condition.false, "NoDeletionHeld", "no deletions held")
         }
@@ -214,9 +224,7 @@ public final class AgentDaemon: Service, @unchecked Sendable {
             do {
                 let outcome = try await reconciler.reconcile(apply: apply)
                 if resync { lastResync = now }
-                if siteConditions.withLock({ !$0.isTrue(ConditionType.siteAPIAvailable) }) {
-                    report(ConditionType.siteAPIAvailable, Condition.true, "SiteAPIAnswered", "the site's API answered the last pass")
-                }
+                report(ConditionType.siteAPIAvailable, Condition.true, "SiteAPIAnswered", "the site's API answered the last pass")
                 siteBackoff.reset()
                 if outcome.failing {
                     wait = min(wait, retryBackoff.next().inSeconds)
@@ -239,10 +247,9 @@ public final class AgentDaemon: Service, @unchecked Sendable {
                 throw CancellationError()
             } catch let error as AdapterError where error.isSiteWide {
                 // Keep the desired state in the cache and the last statuses at the hub; say why, and retry.
-                if siteConditions.withLock({ $0[type: ConditionType.siteAPIAvailable]?.status != Condition.false }) {
+                if report(ConditionType.siteAPIAvailable, Condition.false, error.reason, error.message) {
                     logger.error("the site's API is not available", metadata: ["error.message": .string(error.message)])
                 }
-                report(ConditionType.siteAPIAvailable, Condition.false, error.reason, error.message)
                 if let apply { pendingLock.withLock { pendingApply.formUnion(apply) } }
                 await reconcileWakeup.wait(timeout: siteBackoff.next())
                 continue
