@@ -1,5 +1,7 @@
+import AsyncHTTPClient
 import CairnCommon
 import Foundation
+import NIOHTTP1
 import NIOSSL
 import X509
 import Yams
@@ -11,6 +13,16 @@ public struct KubeConnection: Sendable {
     public var tls: TLSConfiguration
     public var token: String?
     public var tokenFile: String?
+
+    /// A request to the API server at `path` (with its query), authenticated as this connection says.
+    public func request(_ method: HTTPMethod, _ path: String, accept: String = "application/json") -> HTTPClientRequest {
+        var request = HTTPClientRequest(url: server + path)
+        request.method = method
+        request.tlsConfiguration = tls
+        request.headers.add(name: "Accept", value: accept)
+        if let token = bearer() { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        return request
+    }
 
     /// The bearer token to send now.
     public func bearer() -> String? {

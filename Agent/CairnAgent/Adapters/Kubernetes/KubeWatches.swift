@@ -69,21 +69,18 @@ final class KubeWatches: Sendable {
     /// and after a failure (or 410 Gone) from scratch with backoff, telling the caller to look meanwhile.
     private func run(_ path: String, changed: @escaping @Sendable () -> Void) async {
         var resourceVersion: String?
-        var failures = 0
+        var backoff = Backoff(initial: 1, maximum: 30)
         while !Task.isCancelled {
             do {
                 var query = "?watch=1&allowWatchBookmarks=true&timeoutSeconds=\(timeoutSeconds)"
                 if let resourceVersion { query += "&resourceVersion=\(resourceVersion)" }
-                var request = HTTPClientRequest(url: connection.server + path + query)
-                request.tlsConfiguration = connection.tls
-                request.headers.add(name: "Accept", value: "application/json")
-                if let token = connection.bearer() { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+                let request = connection.request(.GET, path + query)
                 let response = try await http.execute(request, timeout: .seconds(Int64(timeoutSeconds) + 30))
                 guard response.status == .ok else {
                     throw AdapterError(reason: "WatchFailed", message: "watch \(path): the API server answered \(response.status.code)")
                 }
                 setHealthy(path, true)
-                failures = 0
+                backoff.reset()
                 var pending = ByteBuffer()
                 stream: for try await var chunk in response.body {
                     pending.writeBuffer(&chunk)
@@ -109,10 +106,8 @@ final class KubeWatches: Sendable {
                 if Task.isCancelled { return }
                 setHealthy(path, false)
                 changed()
-                failures += 1
                 resourceVersion = nil
-                let ceiling = min(30.0, 0.5 * pow(2, Double(min(failures, 10))))
-                try? await Task.sleep(for: .milliseconds(Int64(Double.random(in: ceiling / 2...ceiling) * 1000)))
+                try? await Task.sleep(for: backoff.next())
             }
         }
     }

@@ -141,27 +141,23 @@ public final class KubernetesAdapter: ClusterAdapter, Sendable {
         {
             platform = "openshift"
         }
-        var cpu = 0.0, memory = 0.0, ready = 0
+        var claims = [
+            ClusterClaim(name: "platform", value: platform), ClusterClaim(name: "adapter", value: "kubernetes"),
+            ClusterClaim(name: "kubernetes.version", value: gitVersion),
+        ]
         // Nodes may be beyond a narrowed role: then the claims go without them rather than not at all.
         let nodes = try await send(.GET, "/api/v1/nodes", body: nil, contentType: nil)
-        for node in nodes.status == 200 ? nodes.json?["items"]?.arrayValue ?? [] : [] {
+        guard nodes.status == 200 else { return SiteClaims(claims: claims, allocatable: [:]) }
+        var cpu = 0.0, memory = 0.0, ready = 0
+        for node in nodes.json?["items"]?.arrayValue ?? [] {
             let isReady = node["status"]?["conditions"]?.arrayValue?.contains { $0["type"] == "Ready" && $0["status"] == "True" } ?? false
             guard isReady else { continue }
             ready += 1
             cpu += Quantity.parse(node["status"]?["allocatable"]?["cpu"]?.stringValue ?? "") ?? 0
             memory += Quantity.parse(node["status"]?["allocatable"]?["memory"]?.stringValue ?? "") ?? 0
         }
-        guard nodes.status == 200 else {
-            return SiteClaims(
-                claims: [ClusterClaim(name: "platform", value: platform), ClusterClaim(name: "adapter", value: "kubernetes"), ClusterClaim(name: "kubernetes.version", value: gitVersion)],
-                allocatable: [:])
-        }
-        return SiteClaims(
-            claims: [
-                ClusterClaim(name: "platform", value: platform), ClusterClaim(name: "adapter", value: "kubernetes"),
-                ClusterClaim(name: "kubernetes.version", value: gitVersion), ClusterClaim(name: "nodes", value: String(ready)),
-            ],
-            allocatable: ["cpu": String(format: "%g", cpu), "memory": "\(Int(memory / 1_048_576))Mi"])
+        claims.append(ClusterClaim(name: "nodes", value: String(ready)))
+        return SiteClaims(claims: claims, allocatable: ["cpu": String(format: "%g", cpu), "memory": "\(Int(memory / 1_048_576))Mi"])
     }
 
     // MARK: Discovery
@@ -293,11 +289,7 @@ public final class KubernetesAdapter: ClusterAdapter, Sendable {
     }
 
     func send(_ method: HTTPMethod, _ path: String, body: Data?, contentType: String?, accept: String = "application/json") async throws -> Answer {
-        var request = HTTPClientRequest(url: connection.server + path)
-        request.method = method
-        request.tlsConfiguration = connection.tls
-        request.headers.add(name: "Accept", value: accept)
-        if let token = connection.bearer() { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        var request = connection.request(method, path, accept: accept)
         if let body, let contentType {
             request.headers.add(name: "Content-Type", value: contentType)
             request.body = .bytes(body)
