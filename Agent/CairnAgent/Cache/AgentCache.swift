@@ -85,7 +85,7 @@ public struct AgentCache: Sendable {
 
     public func identity() throws -> AgentIdentity? {
         try pool.read { db in
-            guard let text = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'identity'") else { return nil }
+            guard let text = try Self.meta(db, "identity") else { return nil }
             return try CairnJSON.decode(AgentIdentity.self, from: Data(text.utf8), what: "cached identity")
         }
     }
@@ -96,7 +96,7 @@ public struct AgentCache: Sendable {
 
     /// The revision of the last bundle committed, nil before the first.
     public func revision() throws -> Int64? {
-        try pool.read { db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'revision'").flatMap { Int64($0) } }
+        try pool.read { db in try Self.meta(db, "revision").flatMap { Int64($0) } }
     }
 
     public func recordContact(_ date: Date = Date()) throws {
@@ -104,7 +104,11 @@ public struct AgentCache: Sendable {
     }
 
     public func lastContact() throws -> Date? {
-        try pool.read { db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'last_contact'").flatMap(RFC3339.date(from:)) }
+        try pool.read { db in try Self.meta(db, "last_contact").flatMap(RFC3339.date(from:)) }
+    }
+
+    static func meta(_ db: Database, _ key: String) throws -> String? {
+        try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [key])
     }
 
     static func setMeta(_ db: Database, _ key: String, _ value: String) throws {
@@ -174,55 +178,11 @@ public struct AgentCache: Sendable {
                 }
                 try Self.setMeta(db, "verified", try CairnJSON.string(VerifiedState(statement: statement, signature: signature)))
             }
-            var hold = try Self.deletionHold(db)
-            var window = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'deletion_window'").map {
-                try CairnJSON.decode(DeletionWindow.self, from: Data($0.utf8), what: "deletion window")
-            }
-            if let current = hold, let released = bundle.deletionsReleasedThrough, released >= current.revision {
-                // Released: every work is looked at again, so what was held is carried out; the window starts over.
-                hold = nil
-                window = nil
-                try db.execute(sql: "DELETE FROM meta WHERE key IN ('deletion_hold', 'deletion_window')")
-                changed.formUnion(try String.fetchAll(db, sql: "SELECT name FROM works"))
-            }
-            if var open = window, now.timeIntervalSince1970 - open.opened <= brake.window {
-                open.peakWorks = max(open.peakWorks, worksBefore)
-                open.peakObjects = max(open.peakObjects, objectsBefore)
-                window = open
-            } else {
-                window = nil
-            }
-            if removedWorks + removedObjects > 0 {
-                let weighed = window ?? DeletionWindow(opened: now.timeIntervalSince1970, peakWorks: worksBefore, peakObjects: objectsBefore)
-                let shrinkWorks = weighed.peakWorks - (worksBefore - removedWorks)
-                let shrinkObjects = weighed.peakObjects - (objectsBefore - removedObjects)
-                window = weighed
-                if hold != nil || regressed || brake.trips(removing: shrinkWorks, of: weighed.peakWorks) || brake.trips(removing: shrinkObjects, of: weighed.peakObjects) {
-                    let held = DeletionHold(
-                        revision: bundle.revision, reason: regressed ? .hubWentBack : (hold?.reason ?? .massDeletion),
-                        works: (hold?.works ?? 0) + removedWorks, objects: (hold?.objects ?? 0) + removedObjects,
-                        deletedWorks: shrinkWorks, totalWorks: weighed.peakWorks, deletedObjects: shrinkObjects, totalObjects: weighed.peakObjects)
-                    try Self.setMeta(db, "deletion_hold", try CairnJSON.string(held))
-                }
-            }
-            if let window {
-                try Self.setMeta(db, "deletion_window", try CairnJSON.string(window))
-            } else {
-                try db.execute(sql: "DELETE FROM meta WHERE key = 'deletion_window'")
-            }
+            try Self.weighDeletions(
+                db, bundle: bundle, brake: brake, regressed: regressed, now: now, before: (worksBefore, objectsBefore),
+                removed: (removedWorks, removedObjects), changed: &changed)
             try Self.setMeta(db, "revision", String(bundle.revision))
             return changed
-        }
-    }
-
-    /// The deletions held by the brake, if any.
-    public func deletionHold() throws -> DeletionHold? {
-        try pool.read { db in try Self.deletionHold(db) }
-    }
-
-    static func deletionHold(_ db: Database) throws -> DeletionHold? {
-        try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'deletion_hold'").map {
-            try CairnJSON.decode(DeletionHold.self, from: Data($0.utf8), what: "deletion hold")
         }
     }
 
@@ -230,7 +190,7 @@ public struct AgentCache: Sendable {
     /// Returns nil when the cache is intact, else what is wrong.
     public func verifyState(signingKey: String?, cluster: String) throws -> String? {
         try pool.read { db in
-            guard let text = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'verified'") else {
+            guard let text = try Self.meta(db, "verified") else {
                 let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM works WHERE deleting = 0") ?? 0
                 return count == 0 ? nil : "the cache holds works but no signed statement"
             }
@@ -238,7 +198,7 @@ public struct AgentCache: Sendable {
             guard let signingKey, verified.statement.cluster == cluster, verified.statement.verify(signature: verified.signature, publicKey: signingKey) else {
                 return "the signed statement in the cache does not verify"
             }
-            guard String(verified.statement.revision) == (try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'revision'")) else {
+            guard String(verified.statement.revision) == (try Self.meta(db, "revision")) else {
                 return "the cached revision is not the signed one"
             }
             var hashes = [(name: String, hash: String)]()
@@ -310,125 +270,6 @@ public struct AgentCache: Sendable {
         }
     }
 
-    // MARK: Status outbox
-
-    /// The latest status recorded for each work, sent or not.
-    public func latestStatuses() throws -> [String: WorkStatusUpdate] {
-        try pool.read { db in
-            var result = [String: WorkStatusUpdate]()
-            for row in try Row.fetchAll(db, sql: "SELECT * FROM outbox") {
-                result[row["work"]] = try Self.update(from: row)
-            }
-            return result
-        }
-    }
-
-    public func enqueue(_ update: WorkStatusUpdate) throws {
-        try pool.write { db in try Self.enqueue(db, update) }
-    }
-
-    /// How many transitions the journal keeps while the hub is out of reach; beyond it the oldest go, counted.
-    public static let journalLimit = 1_000
-
-    static func enqueue(_ db: Database, _ update: WorkStatusUpdate) throws {
-        // Each work condition whose status changed since the last state recorded goes into the journal too.
-        let previous = try String.fetchOne(db, sql: "SELECT status FROM outbox WHERE work = ?", arguments: [update.name]).flatMap {
-            try? CairnJSON.decode(ManifestWork.Status.self, from: Data($0.utf8), what: "cached status")
-        }
-        let now = Date().timeIntervalSince1970
-        var journaled = 0
-        for condition in update.status?.conditions ?? [] where previous?.conditions[type: condition.type]?.status != condition.status {
-            try db.execute(
-                sql: "INSERT INTO journal (work, generation, time, type, status, reason) VALUES (?, ?, ?, ?, ?, ?)",
-                arguments: [update.name, update.observedGeneration, now, condition.type, condition.status, condition.reason])
-            journaled += 1
-        }
-        if update.deleted {
-            try db.execute(
-                sql: "INSERT INTO journal (work, generation, time, type, status, reason) VALUES (?, ?, ?, 'Deleted', 'True', 'WorkRemoved')",
-                arguments: [update.name, update.observedGeneration, now])
-            journaled += 1
-        }
-        if journaled > 0 {
-            let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM journal") ?? 0
-            if count > journalLimit {
-                try db.execute(
-                    sql: "DELETE FROM journal WHERE seq IN (SELECT seq FROM journal ORDER BY seq LIMIT ?)", arguments: [count - journalLimit])
-                let dropped = (try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'journal_dropped'").flatMap { Int($0) } ?? 0) + count - journalLimit
-                try setMeta(db, "journal_dropped", String(dropped))
-            }
-        }
-        let seq = (try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM outbox") ?? 0) + 1
-        try db.execute(
-            sql: """
-                INSERT INTO outbox (work, generation, status, deleted, seq) VALUES (?, ?, ?, ?, ?)
-                ON CONFLICT(work) DO UPDATE SET generation = excluded.generation, status = excluded.status,
-                    deleted = excluded.deleted, seq = excluded.seq
-                """,
-            arguments: [
-                update.name, update.observedGeneration,
-                try update.status.map { try CairnJSON.string($0) }, update.deleted, seq,
-            ])
-    }
-
-    /// Statuses not yet acknowledged by the hub, oldest first.
-    public func unsent(limit: Int) throws -> [(seq: Int64, update: WorkStatusUpdate)] {
-        try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM outbox WHERE seq > sent_seq ORDER BY seq LIMIT ?", arguments: [limit]).map {
-                (seq: $0["seq"], update: try Self.update(from: $0))
-            }
-        }
-    }
-
-    /// Marks statuses acknowledged; a status rewritten since it was read stays unsent. Reports of deleted works
-    /// leave the outbox once acknowledged.
-    public func markSent(_ sent: [(seq: Int64, update: WorkStatusUpdate)]) throws {
-        try pool.write { db in
-            for item in sent {
-                try db.execute(sql: "UPDATE outbox SET sent_seq = seq WHERE work = ? AND seq = ?", arguments: [item.update.name, item.seq])
-                try db.execute(sql: "DELETE FROM outbox WHERE work = ? AND seq = ? AND deleted = 1", arguments: [item.update.name, item.seq])
-            }
-        }
-    }
-
-    /// Journal entries not yet acknowledged, oldest first, and how many were dropped since the last acknowledgement.
-    public func journal(limit: Int) throws -> (transitions: [StatusTransition], dropped: Int) {
-        try pool.read { db in
-            let transitions = try Row.fetchAll(db, sql: "SELECT * FROM journal ORDER BY seq LIMIT ?", arguments: [limit]).map {
-                StatusTransition(
-                    sequence: $0["seq"], work: $0["work"], generation: $0["generation"], time: Date(timeIntervalSince1970: $0["time"]),
-                    type: $0["type"], status: $0["status"], reason: $0["reason"])
-            }
-            let dropped = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'journal_dropped'").flatMap { Int($0) } ?? 0
-            return (transitions, dropped)
-        }
-    }
-
-    /// The hub has the journal through `sequence` and the drop count it was told.
-    public func acknowledgeJournal(through sequence: Int64?, dropped: Int) throws {
-        try pool.write { db in
-            if let sequence { try db.execute(sql: "DELETE FROM journal WHERE seq <= ?", arguments: [sequence]) }
-            if dropped > 0 {
-                let now = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'journal_dropped'").flatMap { Int($0) } ?? 0
-                try Self.setMeta(db, "journal_dropped", String(max(0, now - dropped)))
-            }
-        }
-    }
-
-    public func journalLength() throws -> Int {
-        try pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM journal") ?? 0 }
-    }
-
-    public func outboxLength() throws -> Int {
-        try pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbox WHERE seq > sent_seq") ?? 0 }
-    }
-
-    static func update(from row: Row) throws -> WorkStatusUpdate {
-        WorkStatusUpdate(
-            name: row["work"], observedGeneration: row["generation"],
-            status: try (row["status"] as String?).map { try CairnJSON.decode(ManifestWork.Status.self, from: Data($0.utf8), what: "cached status") },
-            deleted: row["deleted"])
-    }
 }
 
 public struct CachedWork: Sendable {

@@ -1,5 +1,6 @@
 import CairnCommon
 import Foundation
+import GRDB
 
 /// When one bundle would delete too much of the site, the agent holds those deletions (and any that follow)
 /// until an administrator releases them: a hub restored from an empty or old database, or one bad write,
@@ -77,4 +78,61 @@ struct DeletionWindow: Codable, Equatable {
     var opened: Double
     var peakWorks: Int
     var peakObjects: Int
+}
+
+extension AgentCache {
+    /// The deletions held by the brake, if any.
+    public func deletionHold() throws -> DeletionHold? {
+        try pool.read { db in try Self.deletionHold(db) }
+    }
+
+    static func deletionHold(_ db: Database) throws -> DeletionHold? {
+        try meta(db, "deletion_hold").map {
+            try CairnJSON.decode(DeletionHold.self, from: Data($0.utf8), what: "deletion hold")
+        }
+    }
+
+    /// Inside a bundle's commit: releases a hold the bundle releases, keeps the brake's window, and holds this
+    /// bundle's deletions when the site would shrink too far within it (or the hub went back in time).
+    static func weighDeletions(
+        _ db: Database, bundle: WorkBundle, brake: DeletionBrake, regressed: Bool, now: Date, before: (works: Int, objects: Int),
+        removed: (works: Int, objects: Int), changed: inout Set<String>
+    ) throws {
+        var hold = try deletionHold(db)
+        var window = try meta(db, "deletion_window").map {
+            try CairnJSON.decode(DeletionWindow.self, from: Data($0.utf8), what: "deletion window")
+        }
+        if let current = hold, let released = bundle.deletionsReleasedThrough, released >= current.revision {
+            // Released: every work is looked at again, so what was held is carried out; the window starts over.
+            hold = nil
+            window = nil
+            try db.execute(sql: "DELETE FROM meta WHERE key IN ('deletion_hold', 'deletion_window')")
+            changed.formUnion(try String.fetchAll(db, sql: "SELECT name FROM works"))
+        }
+        if var open = window, now.timeIntervalSince1970 - open.opened <= brake.window {
+            open.peakWorks = max(open.peakWorks, before.works)
+            open.peakObjects = max(open.peakObjects, before.objects)
+            window = open
+        } else {
+            window = nil
+        }
+        if removed.works + removed.objects > 0 {
+            let weighed = window ?? DeletionWindow(opened: now.timeIntervalSince1970, peakWorks: before.works, peakObjects: before.objects)
+            let shrinkWorks = weighed.peakWorks - (before.works - removed.works)
+            let shrinkObjects = weighed.peakObjects - (before.objects - removed.objects)
+            window = weighed
+            if hold != nil || regressed || brake.trips(removing: shrinkWorks, of: weighed.peakWorks) || brake.trips(removing: shrinkObjects, of: weighed.peakObjects) {
+                let held = DeletionHold(
+                    revision: bundle.revision, reason: regressed ? .hubWentBack : (hold?.reason ?? .massDeletion),
+                    works: (hold?.works ?? 0) + removed.works, objects: (hold?.objects ?? 0) + removed.objects,
+                    deletedWorks: shrinkWorks, totalWorks: weighed.peakWorks, deletedObjects: shrinkObjects, totalObjects: weighed.peakObjects)
+                try setMeta(db, "deletion_hold", try CairnJSON.string(held))
+            }
+        }
+        if let window {
+            try setMeta(db, "deletion_window", try CairnJSON.string(window))
+        } else {
+            try db.execute(sql: "DELETE FROM meta WHERE key = 'deletion_window'")
+        }
+    }
 }
