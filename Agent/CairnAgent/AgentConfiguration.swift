@@ -72,5 +72,4 @@ struct Backoff {
 
 extension Duration {
     static func seconds(_ value: Double) -> Duration { .milliseconds(Int64(value * 1000)) }
-    var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

@@ -42,6 +42,8 @@ public struct Condition: Codable, Sendable, Equatable {
     public static let `true` = "True"
     public static let `false` = "False"
     public static let unknown = "Unknown"
+    /// The statuses a condition may have.
+    public static let statuses: Set<String> = [`true`, `false`, unknown]
 }
 
 extension Array where Element == Condition {

@@ -24,6 +24,11 @@ public enum Secrets {
 }
 
 /// Durations as operators write them: 90s, 10m, 24h, 7d, or plain seconds.
+extension Duration {
+    /// The duration as a number of seconds.
+    public var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
 public enum Durations {
     public static func seconds(_ text: String, field: String) throws -> Double {
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]

@@ -65,7 +65,7 @@ struct Reconnect: AsyncParsableCommand {
                     if next < clusters { add() }
                 }
             }
-            let enrolSeconds = (ContinuousClock.now - started).seconds
+            let enrolSeconds = (ContinuousClock.now - started).inSeconds
             print(String(format: "enrolled %d sites in %.1f s (%.0f/s)", agents.count, enrolSeconds, Double(agents.count) / enrolSeconds))
 
             let sites = agents
@@ -127,9 +127,9 @@ struct Reconnect: AsyncParsableCommand {
     /// Waits until `count()` reaches `all` or the timeout; returns how many made it and how long it took.
     func waitFor(all: Int, timeout: Double, _ count: () -> Int) async throws -> (count: Int, seconds: Double) {
         let started = ContinuousClock.now
-        while (ContinuousClock.now - started).seconds < timeout {
+        while (ContinuousClock.now - started).inSeconds < timeout {
             let now = count()
-            if now >= all { return (now, (ContinuousClock.now - started).seconds) }
+            if now >= all { return (now, (ContinuousClock.now - started).inSeconds) }
             try await Task.sleep(for: .milliseconds(50))
         }
         return (count(), timeout)
@@ -164,8 +164,4 @@ enum Limits {
             .split(whereSeparator: \.isWhitespace).joined(separator: "-") ?? "unknown"
         return (Int(limit.rlim_cur), ports)
     }
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

@@ -16,7 +16,7 @@ public struct HubServer: Sendable {
     /// What the hub refused to hold, and how much it holds.
     public let shedder: LoadShedder
     /// The API's OpenAPI 3 description, as served at /api/v1/openapi.yaml.
-    public static var openAPIDocument: String { OpenAPIDocument.yaml + "\n" }
+    public static let openAPIDocument = OpenAPIDocument.yaml + "\n"
     public let pki: HubPKI
     /// Fired when anything placement decisions depend on changes.
     public let rescheduled = Wakeup()
@@ -78,7 +78,7 @@ public struct HubServer: Sendable {
         router.get("healthz") { _, _ in "ok" }
         let api = router.group("api/v1")
         api.get("openapi.yaml") { _, _ in
-            Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.yaml + "\n")))
+            Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(string: Self.openAPIDocument)))
         }
         let auth = Authenticator(store: store)
         ClusterController(store: store, auth: auth, rescheduled: rescheduled).addRoutes(to: api)

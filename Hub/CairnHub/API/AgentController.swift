@@ -88,7 +88,7 @@ struct AgentController: Sendable {
                     throw CairnError(.invalid, "\(field).sequence must be positive and increasing", field: "\(field).sequence")
                 }
                 guard transition.type.utf8.count <= 64, transition.reason.utf8.count <= 128,
-                    [Condition.true, Condition.false, Condition.unknown].contains(transition.status)
+                    Condition.statuses.contains(transition.status)
                 else {
                     throw CairnError(.invalid, "\(field) has a bad status, or a type or reason too long", field: field)
                 }
@@ -123,7 +123,7 @@ struct AgentController: Sendable {
                     throw CairnError(.invalid, "conditions[\(index)].type '\(condition.type)' is not one a site may report", field: "conditions[\(index)].type")
                 }
                 guard condition.message.utf8.count <= 1024, condition.reason.utf8.count <= 128,
-                    [Condition.true, Condition.false, Condition.unknown].contains(condition.status)
+                    Condition.statuses.contains(condition.status)
                 else {
                     throw CairnError(.invalid, "conditions[\(index)] has a bad status, or a reason or message too long", field: "conditions[\(index)]")
                 }

@@ -100,13 +100,18 @@ extension SQLiteHubStore {
         return try placement(from: row)
     }
 
-    static func placement(from row: Row) throws -> Placement {
+    /// Name, uid, generation and creation time, as the placements and worksets tables keep them.
+    static func metadata(from row: Row) -> ObjectMeta {
         var metadata = ObjectMeta(name: row["name"])
         metadata.uid = row["uid"]
         metadata.generation = row["generation"]
         metadata.creationTimestamp = Date(timeIntervalSince1970: row["created_at"])
+        return metadata
+    }
+
+    static func placement(from row: Row) throws -> Placement {
         var placement = Placement(
-            metadata: metadata, spec: try decode(Placement.Spec.self, row["spec"]),
+            metadata: metadata(from: row), spec: try decode(Placement.Spec.self, row["spec"]),
             status: try (row["status"] as String?).map { try decode(Placement.Status.self, $0) })
         placement.apiVersion = row["api_version"]
         return placement

@@ -71,12 +71,8 @@ extension SQLiteHubStore {
     }
 
     static func workSet(from row: Row) throws -> WorkSet {
-        var metadata = ObjectMeta(name: row["name"])
-        metadata.uid = row["uid"]
-        metadata.generation = row["generation"]
-        metadata.creationTimestamp = Date(timeIntervalSince1970: row["created_at"])
         var workSet = WorkSet(
-            metadata: metadata, spec: try decode(WorkSet.Spec.self, row["spec"]),
+            metadata: metadata(from: row), spec: try decode(WorkSet.Spec.self, row["spec"]),
             status: try (row["status"] as String?).map { try decode(WorkSet.Status.self, $0) })
         workSet.apiVersion = row["api_version"]
         workSet.kind = row["kind"]
