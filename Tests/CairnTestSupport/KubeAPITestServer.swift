@@ -50,9 +50,8 @@ public final class KubeAPITestServer: Sendable {
     let recorded: [String: JSONValue]
     /// API path of a group version → its resources, from the recordings.
     let served: [String: [JSONValue]]
-    let group: ServiceGroup
-    let task: Task<Void, any Error>
-    public let port: Int
+    let running: RunningService
+    public var port: Int { running.port }
     public let caPEM: String
     public var url: String { "https://127.0.0.1:\(port)" }
 
@@ -103,28 +102,19 @@ public final class KubeAPITestServer: Sendable {
         let router = Router()
         let reference = ServerReference()
         router.addMiddleware { KubeHandler(reference: reference) }
-        let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
-        let app = Application(
-            router: router, server: try .tls(.http1(), tlsConfiguration: pki.serverTLS()),
-            configuration: .init(address: .hostname("127.0.0.1", port: port)),
-            onServerRunning: { continuation.yield($0.localAddress?.port ?? 0) }, logger: logger)
-        group = ServiceGroup(configuration: .init(services: [app], logger: logger))
-        let group = self.group
-        task = Task { try await group.run() }
-        var bound = 0
-        for await value in stream {
-            bound = value
-            break
+        running = try await RunningService.start(logger: logger) { bound in
+            Application(
+                router: router, server: try .tls(.http1(), tlsConfiguration: pki.serverTLS()),
+                configuration: .init(address: .hostname("127.0.0.1", port: port)),
+                onServerRunning: { bound($0.localAddress?.port ?? 0) }, logger: logger)
         }
-        self.port = bound
         reference.server.withLock { $0 = self }
     }
 
     public func stop() async throws {
         state.withLock { $0.stopping = true }
         for watcher in watchers.withLock({ $0.values }) { watcher.continuation.finish() }
-        await group.triggerGracefulShutdown()
-        try await task.value
+        try await running.stop()
     }
 
     /// Writes a kubeconfig for this server to `path` and returns the path: `user` is the user entry as a YAML

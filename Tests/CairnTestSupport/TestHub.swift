@@ -9,10 +9,9 @@ import ServiceLifecycle
 /// A real hub on 127.0.0.1, in this process, with its own state directory.
 public final class TestHub: Sendable {
     public let server: HubServer
-    public let port: Int
     public let adminToken: String
-    let group: ServiceGroup
-    let task: Task<Void, any Error>
+    let running: RunningService
+    public var port: Int { running.port }
 
     public var url: String { "https://127.0.0.1:\(port)" }
     /// What a site pins to enrol.
@@ -35,23 +34,13 @@ public final class TestHub: Sendable {
         var logger = Logger(label: "test-hub")
         logger.logLevel = .warning
         server = try await HubServer(configuration: configuration, logger: logger)
-        let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
-        let app = try server.application { port in continuation.yield(port) }
-        group = ServiceGroup(configuration: .init(services: [app], logger: logger))
-        let group = self.group
-        task = Task { try await group.run() }
-        var bound = 0
-        for await value in stream {
-            bound = value
-            break
-        }
-        self.port = bound
+        let server = self.server
+        running = try await RunningService.start(logger: logger) { bound in try server.application { port in bound(port) } }
         adminToken = try String(contentsOfFile: configuration.adminTokenPath, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     public func stop() async throws {
-        await group.triggerGracefulShutdown()
-        try await task.value
+        try await running.stop()
     }
 
     /// Runs `body` with an admin client for this hub.

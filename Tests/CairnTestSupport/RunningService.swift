@@ -1,0 +1,28 @@
+import Logging
+import ServiceLifecycle
+
+/// A server running in this process until stopped, and the port it bound (ask for port 0 to get a free one).
+public struct RunningService: Sendable {
+    let group: ServiceGroup
+    let task: Task<Void, any Error>
+    public let port: Int
+
+    /// `make` builds the service, handing the given callback to it as the place to report its bound port.
+    public static func start(logger: Logger, _ make: (_ bound: @escaping @Sendable (Int) -> Void) throws -> some Service) async throws -> RunningService {
+        let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
+        let service = try make { continuation.yield($0) }
+        let group = ServiceGroup(configuration: .init(services: [service], logger: logger))
+        let task = Task { try await group.run() }
+        var port = 0
+        for await value in stream {
+            port = value
+            break
+        }
+        return RunningService(group: group, task: task, port: port)
+    }
+
+    public func stop() async throws {
+        await group.triggerGracefulShutdown()
+        try await task.value
+    }
+}
