@@ -93,6 +93,8 @@ let package = Package(
                 "CairnCommon", "CairnAgent", "CairnCtlKit",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             path: "Hub/CairnBenchKit"
         ),

@@ -5,25 +5,37 @@ import Foundation
 import Synchronization
 
 /// One simulated site, real on the wire: its own key and client certificate, enrolment with a CSR, mTLS
-/// long-polls and heartbeats over its own connections, bundles verified with the hub's signature. It shares the
-/// bench process (and one HTTP client) to stay cheap, and keeps no cache or cluster of its own.
+/// long-polls, heartbeats and status reports over its own connections, bundles verified with the hub's signature.
+/// It "applies" a bundle to an in-memory simulated cluster — each work's generation, ready at once — and
+/// reports Applied and Available for what it applied, with the same per-manifest conditions a real agent sends.
+/// It shares the bench process (and one HTTP client) to stay cheap, and keeps no cache on disk.
 final class SimulatedAgent: Sendable {
     let name: String
     let identity: AgentIdentity
     let client: HubClient
+    let timeline: Timeline?
     /// When the agent last got an answer from the hub (a heartbeat or a poll).
     let lastAnswer = Mutex<Date?>(nil)
     let revision = Mutex<Int64?>(nil)
     let shed = Atomic<Int>(0)
+    /// Requests that failed (other than shedding) and were retried.
+    let failures = Atomic<Int>(0)
+    /// Status reports the hub acknowledged, and the work updates they held.
+    let reports = Atomic<Int>(0)
+    /// The simulated cluster: each work's generation on the site.
+    let site = Mutex<[String: Int64]>([:])
 
-    private init(name: String, identity: AgentIdentity, client: HubClient) {
+    private init(name: String, identity: AgentIdentity, client: HubClient, timeline: Timeline?) {
         self.name = name
         self.identity = identity
         self.client = client
+        self.timeline = timeline
     }
 
     /// Enrols with an auto-approving token and returns the agent, holding its certificate.
-    static func enrol(name: String, http: HTTPClient, hubURL: String, caPEM: String, fingerprint: String, token: String) async throws -> SimulatedAgent {
+    static func enrol(
+        name: String, http: HTTPClient, hubURL: String, caPEM: String, fingerprint: String, token: String, timeline: Timeline? = nil
+    ) async throws -> SimulatedAgent {
         var identity = AgentIdentity(hubURL: hubURL, clusterName: name, labels: ["bench": "true"], caPEM: caPEM, caFingerprint: fingerprint)
         let key = AgentKey.ephemeral()
         let anonymous = HubClient(http: http, baseURL: hubURL, tls: try identity.anonymousTLS(), timeout: .seconds(60))
@@ -40,41 +52,139 @@ final class SimulatedAgent: Sendable {
         identity.enrolment = .accepted
         identity.certificatePEM = certificate
         identity.signingKey = status.signingKey
-        return SimulatedAgent(name: name, identity: identity, client: HubClient(http: http, baseURL: hubURL, tls: try identity.tls(key: key), timeout: .seconds(60)))
+        return SimulatedAgent(
+            name: name, identity: identity, client: HubClient(http: http, baseURL: hubURL, tls: try identity.tls(key: key), timeout: .seconds(60)),
+            timeline: timeline)
     }
 
-    /// Heartbeat, then long-poll, forever; after a failure, jittered backoff (or what Retry-After says), then
-    /// a heartbeat again — so the moment the hub is back is the moment the agent says so.
+    /// Heartbeats at the interval the hub asks for, and long-polls, applying each bundle and reporting its status
+    /// before polling again — each on its own. After a failure: jittered backoff (or what Retry-After says), so
+    /// the moment the hub is back is the moment the agent says so. A status report that failed is sent again
+    /// before the next poll.
     func run(pollWait: Double) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.heartbeats() }
+            group.addTask { await self.polls(pollWait: pollWait) }
+        }
+    }
+
+    private func heartbeats() async {
         var attempt = 0
-        var needHeartbeat = true
         while !Task.isCancelled {
             do {
-                if needHeartbeat {
-                    _ = try await client.heartbeat(Heartbeat(claims: [ClusterClaim(name: "adapter", value: "bench")], allocatable: [:]), identity: identity)
-                    lastAnswer.withLock { $0 = Date() }
-                    needHeartbeat = false
-                    attempt = 0
+                let answer = try await client.heartbeat(Heartbeat(claims: [ClusterClaim(name: "adapter", value: "bench")], allocatable: [:]), identity: identity)
+                lastAnswer.withLock { $0 = Date() }
+                attempt = 0
+                try? await Task.sleep(for: .milliseconds(Int64(answer.intervalSeconds * 1000)))
+            } catch {
+                attempt += 1
+                try? await Task.sleep(for: .milliseconds(Int64(backoff(error, attempt: attempt) * 1000)))
+            }
+        }
+    }
+
+    private func polls(pollWait: Double) async {
+        var attempt = 0
+        var outbox = Outbox()
+        while !Task.isCancelled {
+            do {
+                if !outbox.isEmpty {
+                    try await client.report(StatusReport(works: outbox.updates), identity: identity)
+                    let now = ContinuousClock.now
+                    reports.add(1, ordering: .relaxed)
+                    for event in outbox.acknowledging { timeline?.record(event, at: now) }
+                    outbox = Outbox()
                 }
                 let since = revision.withLock { $0 }
                 let answer = try await client.bundle(since: since, wait: pollWait, identity: identity, maxBytes: 64 << 20)
                 lastAnswer.withLock { $0 = Date() }
+                attempt = 0
                 if case .bundle(let bytes, let digest, let stateDigest, let signature) = answer {
                     let (bundle, _) = try BundleVerifier(identity: identity).verify(bytes: bytes, digest: digest, stateDigest: stateDigest, signature: signature, since: since)
+                    apply(bundle, to: &outbox)
                     revision.withLock { $0 = bundle.revision }
                 }
             } catch {
-                if Task.isCancelled { return }
-                needHeartbeat = true
                 attempt += 1
-                var delay = min(30, 0.2 * pow(2, Double(min(attempt, 10))))
-                delay = Double.random(in: delay / 2...delay)
-                if let retryAfter = (error as? HubError)?.retryAfter {
-                    shed.add(1, ordering: .relaxed)
-                    delay = Double(retryAfter) * Double.random(in: 1...1.5)
-                }
-                try? await Task.sleep(for: .milliseconds(Int64(delay * 1000)))
+                try? await Task.sleep(for: .milliseconds(Int64(backoff(error, attempt: attempt) * 1000)))
             }
         }
+    }
+
+    /// Seconds to wait after a failure: what Retry-After says when the hub shed the request, else jittered
+    /// exponential backoff from 0.2 s up to 30 s.
+    private func backoff(_ error: any Error, attempt: Int) -> Double {
+        if let retryAfter = (error as? HubError)?.retryAfter {
+            shed.add(1, ordering: .relaxed)
+            return Double(retryAfter) * Double.random(in: 1...1.5)
+        }
+        if !Task.isCancelled { failures.add(1, ordering: .relaxed) }
+        let delay = min(30, 0.2 * pow(2, Double(min(attempt, 10))))
+        return Double.random(in: delay / 2...delay)
+    }
+
+    /// Status updates waiting for the hub, latest per work, with the events their acknowledgement completes.
+    struct Outbox {
+        private var byWork: [String: (update: WorkStatusUpdate, event: Timeline.Key)] = [:]
+        var isEmpty: Bool { byWork.isEmpty }
+        var updates: [WorkStatusUpdate] { byWork.values.map(\.update).sorted { $0.name < $1.name } }
+        var acknowledging: [Timeline.Key] { byWork.values.map(\.event) }
+        mutating func put(_ update: WorkStatusUpdate, _ event: Timeline.Key) { byWork[update.name] = (update, event) }
+    }
+
+    /// Applies a verified bundle to the simulated cluster: a full bundle replaces what the site holds, a delta
+    /// adds and changes works and removes its tombstones.
+    func apply(_ bundle: WorkBundle, to outbox: inout Outbox) {
+        let now = ContinuousClock.now
+        let date = Date()
+        var changed = [ManifestWork]()
+        var removed = [(String, Int64)]()
+        site.withLock { site in
+            if bundle.isFull {
+                let wanted = Set(bundle.works.map(\.name))
+                for (work, generation) in site where !wanted.contains(work) { removed.append((work, generation)) }
+            }
+            for tombstone in bundle.tombstones { if let generation = site[tombstone.name] { removed.append((tombstone.name, generation)) } }
+            for (work, _) in removed { site[work] = nil }
+            for work in bundle.works where site[work.name] != work.generation {
+                site[work.name] = work.generation
+                changed.append(work)
+            }
+        }
+        for work in changed {
+            let applied = Timeline.Key(cluster: name, work: work.name, generation: work.generation, kind: .applied)
+            timeline?.record(applied, at: now)
+            outbox.put(
+                WorkStatusUpdate(name: work.name, observedGeneration: work.generation, status: Self.status(of: work, at: date)),
+                Timeline.Key(cluster: name, work: work.name, generation: work.generation, kind: .acknowledged))
+        }
+        for (work, generation) in removed {
+            timeline?.record(Timeline.Key(cluster: name, work: work, generation: generation, kind: .removed), at: now)
+            outbox.put(
+                WorkStatusUpdate(name: work, observedGeneration: generation, status: nil, deleted: true),
+                Timeline.Key(cluster: name, work: work, generation: generation, kind: .removalAcknowledged))
+        }
+    }
+
+    /// What a real agent reports for a work whose every manifest applied and is ready.
+    static func status(of work: ManifestWork, at now: Date) -> ManifestWork.Status {
+        let generation = work.generation
+        func conditions(_ applied: String, _ available: String) -> [Condition] {
+            [
+                Condition(type: ConditionType.applied, status: Condition.true, reason: applied, message: "Apply manifest complete", lastTransitionTime: now, observedGeneration: generation),
+                Condition(type: ConditionType.available, status: Condition.true, reason: available, message: "Resource is available", lastTransitionTime: now, observedGeneration: generation),
+            ]
+        }
+        let manifests = work.spec.workload.manifests.enumerated().compactMap { ordinal, manifest in
+            ManifestKey(manifest: manifest).map { ManifestCondition(resourceMeta: ResourceMeta(ordinal: ordinal, key: $0), conditions: conditions("AppliedManifestComplete", "ResourceAvailable")) }
+        }
+        return ManifestWork.Status(
+            conditions: conditions("AppliedManifestWorkComplete", "ResourcesAvailable"), resourceStatus: ManifestWork.ResourceStatus(manifests: manifests))
+    }
+
+    /// One status report with one work's update, outside the poll loop: the bench's status-ingest phase.
+    func report(_ update: WorkStatusUpdate) async throws {
+        try await client.report(StatusReport(works: [update]), identity: identity)
+        reports.add(1, ordering: .relaxed)
     }
 }

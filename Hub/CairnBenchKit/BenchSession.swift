@@ -1,0 +1,118 @@
+import AsyncHTTPClient
+import CairnAgent
+import CairnCommon
+import CairnCtlKit
+import Foundation
+import NIOSSL
+
+/// A hub started for a bench run — `cairn-hub serve` as a child process with its state in a temporary folder —
+/// an administrator's client for it, an auto-approving token, and simulated sites enrolled with that token.
+final class BenchSession: @unchecked Sendable {
+    let binary: String
+    let state: String
+    let extra: [String]
+    private(set) var hub: HubProcess
+    /// For the simulated sites: each has its own TLS configuration, so its own connections.
+    let sites: HTTPClient
+    /// For the administrator's calls: many at once while writes are measured.
+    let adminHTTP: HTTPClient
+    let admin: AdminClient
+    let adminTLS: TLSConfiguration
+    let caPEM: String
+    let fingerprint: String
+    let token: String
+
+    var url: String { hub.url }
+
+    /// Starts the hub and makes a token for `clusters` sites. `binary` defaults to `cairn-hub` beside this program.
+    static func start(binary given: String?, clusters: Int, extra more: [String] = []) async throws -> BenchSession {
+        let binary = given ?? Self.sibling("cairn-hub")
+        guard FileManager.default.isExecutableFile(atPath: binary) else { throw BenchError("no cairn-hub at \(binary): give --hub") }
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("cairn-bench-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
+        let extra = ["--enrolment-burst", String(clusters + 16), "--enrolment-rate", "10000", "--max-long-polls", String(max(20_000, clusters * 2))] + more
+        let hub = try HubProcess(binary: binary, stateDirectory: state + "/hub", port: 0, log: state + "/hub-1.log", extra: extra)
+        do {
+            try await hub.waitListening()
+            var configuration = HTTPClient.Configuration()
+            configuration.timeout = .init(connect: .seconds(10))
+            let sites = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
+            let adminHTTP = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            let adminToken = try String(contentsOfFile: state + "/hub/admin-token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            let caPEM = try String(contentsOfFile: state + "/hub/pki/ca.pem", encoding: .utf8)
+            let adminTLS = try TrustMaterial.clientTLS(roots: try TrustMaterial.certificates(pem: caPEM))
+            let admin = AdminClient(http: adminHTTP, baseURL: hub.url, token: adminToken, tls: adminTLS)
+            let token = try await admin.createToken(TokenRequest(autoApprove: true, labels: [:], ttlSeconds: 24 * 3600, maxUses: clusters + 16))
+            guard let secret = token.token, let fingerprint = token.caFingerprint else { throw BenchError("the hub made no token") }
+            return BenchSession(
+                binary: binary, state: state, extra: extra, hub: hub, sites: sites, adminHTTP: adminHTTP, admin: admin, adminTLS: adminTLS,
+                caPEM: caPEM, fingerprint: fingerprint, token: secret)
+        } catch {
+            hub.kill()
+            try? FileManager.default.removeItem(atPath: state)
+            throw error
+        }
+    }
+
+    private init(
+        binary: String, state: String, extra: [String], hub: HubProcess, sites: HTTPClient, adminHTTP: HTTPClient, admin: AdminClient,
+        adminTLS: TLSConfiguration, caPEM: String, fingerprint: String, token: String
+    ) {
+        self.binary = binary
+        self.state = state
+        self.extra = extra
+        self.hub = hub
+        self.sites = sites
+        self.adminHTTP = adminHTTP
+        self.admin = admin
+        self.adminTLS = adminTLS
+        self.caPEM = caPEM
+        self.fingerprint = fingerprint
+        self.token = token
+    }
+
+    /// A program installed beside this one.
+    static func sibling(_ name: String) -> String {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(name).path
+    }
+
+    /// Enrols `count` simulated sites named `site-00000`…, 32 at a time; returns them and how long it took.
+    func enrol(count: Int, timeline: Timeline?) async throws -> (agents: [SimulatedAgent], seconds: Double) {
+        let started = ContinuousClock.now
+        var agents = [SimulatedAgent]()
+        try await withThrowingTaskGroup(of: SimulatedAgent.self) { group in
+            var next = 0
+            func add() {
+                let name = String(format: "site-%05d", next)
+                next += 1
+                group.addTask { [self] in
+                    try await SimulatedAgent.enrol(name: name, http: sites, hubURL: url, caPEM: caPEM, fingerprint: fingerprint, token: token, timeline: timeline)
+                }
+            }
+            for _ in 0..<min(32, count) { add() }
+            while let agent = try await group.next() {
+                agents.append(agent)
+                if next < count { add() }
+            }
+        }
+        agents.sort { $0.name < $1.name }
+        return (agents, (ContinuousClock.now - started).inSeconds)
+    }
+
+    /// Kills the hub (-9) and starts it again on the same port with the same state.
+    func restartHub(log: String) async throws {
+        hub.kill()
+        try await Task.sleep(for: .seconds(1))
+        hub = try HubProcess(binary: binary, stateDirectory: state + "/hub", port: hub.port, log: state + "/" + log, extra: extra)
+        try await hub.waitListening()
+    }
+
+    /// Stops the hub and the clients and removes the state folder.
+    func finish(kill: Bool = false) async {
+        if kill { hub.kill() } else { hub.terminate() }
+        try? await sites.shutdown()
+        try? await adminHTTP.shutdown()
+        try? FileManager.default.removeItem(atPath: state)
+    }
+}

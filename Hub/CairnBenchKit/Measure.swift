@@ -1,0 +1,96 @@
+import AsyncHTTPClient
+import CairnCommon
+import Foundation
+import GRDB
+import NIOSSL
+
+/// p50/p90/p99/max of a set of durations, in milliseconds (nearest rank).
+struct Percentiles: Sendable {
+    var count: Int
+    var p50: Double
+    var p90: Double
+    var p99: Double
+    var max: Double
+
+    init(_ samples: [Duration]) {
+        let sorted = samples.map { $0.inSeconds * 1000 }.sorted()
+        count = sorted.count
+        func rank(_ p: Double) -> Double {
+            guard !sorted.isEmpty else { return 0 }
+            return sorted[Swift.max(0, Swift.min(sorted.count - 1, Int((p * Double(sorted.count)).rounded(.up)) - 1))]
+        }
+        p50 = rank(0.5)
+        p90 = rank(0.9)
+        p99 = rank(0.99)
+        max = sorted.last ?? 0
+    }
+
+    var json: JSONValue { ["p50": .double(p50), "p90": .double(p90), "p99": .double(p99), "max": .double(max), "count": .int(Int64(count))] }
+    var text: String { count == 0 ? "none" : String(format: "p50 %.1f  p90 %.1f  p99 %.1f  max %.1f ms  (n=%d)", p50, p90, p99, max, count) }
+}
+
+/// A process's memory and CPU time, from /proc.
+struct ProcessStats: Sendable {
+    var resident: Int
+    var anonymous: Int
+    /// User and system CPU time so far, in seconds.
+    var cpuSeconds: Double
+
+    static func of(_ pid: Int32) -> ProcessStats {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        func field(_ name: String) -> Int {
+            guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(name + ":") }) else { return 0 }
+            return (Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0) * 1024
+        }
+        // /proc/PID/stat: the fields after the command's closing parenthesis; utime and stime are the 12th and 13th.
+        let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+        let fields = stat.split(separator: ")").last?.split(separator: " ") ?? []
+        let ticks = fields.count > 12 ? (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0) : 0
+        return ProcessStats(resident: field("VmRSS"), anonymous: field("RssAnon"), cpuSeconds: ticks / Double(sysconf(Int32(_SC_CLK_TCK))))
+    }
+
+    /// Share of one core used between two readings `seconds` apart.
+    static func cpuShare(from start: ProcessStats, to end: ProcessStats, seconds: Double) -> Double {
+        seconds > 0 ? (end.cpuSeconds - start.cpuSeconds) / seconds : 0
+    }
+}
+
+/// What no change can beat on this machine: one HTTP round trip on loopback and one durable SQLite commit.
+enum Floor {
+    /// The median of `count` sequential GETs of the hub's /healthz over one kept-alive TLS connection.
+    static func httpRoundTrip(http: HTTPClient, url: String, tls: TLSConfiguration?, count: Int = 200) async throws -> Duration {
+        var samples = [Duration]()
+        for index in 0..<(count + 20) {
+            var request = HTTPClientRequest(url: url + "/healthz")
+            request.tlsConfiguration = tls
+            let started = ContinuousClock.now
+            let response = try await http.execute(request, timeout: .seconds(10))
+            _ = try await response.body.collect(upTo: 1024)
+            if index >= 20 { samples.append(ContinuousClock.now - started) }
+        }
+        return median(samples)
+    }
+
+    /// The median of `count` one-row commits to a new SQLite file in `directory`, set up as the hub sets up its own
+    /// (WAL, synchronous=FULL).
+    static func sqliteCommit(directory: String, count: Int = 200) throws -> Duration {
+        let path = directory + "/floor.sqlite"
+        defer {
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+        }
+        var configuration = Configuration()
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+        let pool = try DatabasePool(path: path, configuration: configuration)
+        try pool.write { try $0.execute(sql: "CREATE TABLE floor (id INTEGER PRIMARY KEY, value TEXT)") }
+        var samples = [Duration]()
+        for index in 0..<(count + 20) {
+            let started = ContinuousClock.now
+            try pool.write { try $0.execute(sql: "INSERT INTO floor (value) VALUES (?)", arguments: ["commit \(index)"]) }
+            if index >= 20 { samples.append(ContinuousClock.now - started) }
+        }
+        try pool.close()
+        return median(samples)
+    }
+
+    static func median(_ samples: [Duration]) -> Duration { samples.sorted()[samples.count / 2] }
+}

@@ -1,0 +1,85 @@
+import ArgumentParser
+import CairnCommon
+import Foundation
+import Synchronization
+
+/// Many sites connected to one hub, the hub killed and started again, everyone coming back at once.
+struct Reconnect: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "N simulated sites connect to a hub; the hub is killed (-9) and restarted; measures the hub's memory idle and while they all reconnect.")
+
+    @Option(help: "Simulated sites.") var clusters: Int = 1_000
+    @Option(help: "The cairn-hub binary (default: beside this one).") var hub: String?
+    @Option(help: "Seconds a long-poll is held.") var pollWait: Double = 30
+    @Option(help: "Seconds to wait for everyone to come back before giving up.") var timeout: Double = 180
+    @Option(help: "Write the results here as JSON.") var out: String?
+
+    func run() async throws {
+        let limits = Limits.raise()
+        let session = try await BenchSession.start(binary: hub, clusters: clusters)
+        do {
+            try await Task.sleep(for: .milliseconds(500))
+            let baseline = session.hub.residentBytes
+            print("hub at \(session.url); \(clusters) simulated sites; open files \(limits.files), ephemeral ports \(limits.ports)")
+            let (agents, enrolSeconds) = try await session.enrol(count: clusters, timeline: nil)
+            print(String(format: "enrolled %d sites in %.1f s (%.0f/s)", agents.count, enrolSeconds, Double(agents.count) / enrolSeconds))
+
+            let wait = pollWait
+            let runners = Task {
+                await withTaskGroup(of: Void.self) { group in
+                    for agent in agents { group.addTask { await agent.run(pollWait: wait) } }
+                }
+            }
+            defer { runners.cancel() }
+            func answeredSince(_ moment: Date) -> Int { agents.filter { ($0.lastAnswer.withLock { $0 } ?? .distantPast) >= moment }.count }
+            _ = try await Self.waitFor(all: agents.count, timeout: timeout) { answeredSince(.distantPast) }
+            try await Task.sleep(for: .seconds(5))
+            let idle = session.hub.residentBytes
+            print(String(format: "idle with %d connected: hub RSS %.1f MiB (%.0f KiB per site over the %.1f MiB it started with)",
+                agents.count, Double(idle) / 1_048_576, Double(idle - baseline) / 1024 / Double(agents.count), Double(baseline) / 1_048_576))
+
+            // kill -9, a second of silence, the same hub again on the same port.
+            let restarted = Date()
+            try await session.restartHub(log: "hub-2.log")
+            let sampler = RSSSampler(process: session.hub)
+            let samples = Task { await sampler.run() }
+            let back = try await Self.waitFor(all: agents.count, timeout: timeout) { answeredSince(restarted) }
+            samples.cancel()
+            await samples.value
+            let peak = sampler.peak.withLock { $0 }
+            let shed = agents.reduce(0) { $0 + $1.shed.load(ordering: .relaxed) }
+            print(String(format: "after kill -9: %d of %d back in %.1f s; hub RSS peak %.1f MiB while they reconnected; %d requests shed with Retry-After",
+                back.count, agents.count, back.seconds, Double(peak) / 1_048_576, shed))
+            let results: JSONValue = [
+                "clusters": .int(Int64(agents.count)),
+                "enrol_per_second": .double(Double(agents.count) / enrolSeconds),
+                "hub_rss_bytes_start": .int(Int64(baseline)),
+                "hub_rss_bytes": .int(Int64(idle)),
+                "hub_rss_bytes_per_cluster": .int(Int64((idle - baseline) / max(1, agents.count))),
+                "reconnect_seconds": .double(back.seconds),
+                "reconnected": .int(Int64(back.count)),
+                "reconnect_peak_rss_bytes": .int(Int64(peak)),
+                "reconnect_shed": .int(Int64(shed)),
+                "errors": .int(Int64(agents.count - back.count)),
+            ]
+            if let out { try CairnJSON.encode(results).write(to: URL(fileURLWithPath: out)) }
+            runners.cancel()
+            await session.finish()
+            if back.count < agents.count { throw ExitCode(1) }
+        } catch {
+            await session.finish(kill: true)
+            throw error
+        }
+    }
+
+    /// Waits until `count()` reaches `all` or the timeout; returns how many made it and how long it took.
+    static func waitFor(all: Int, timeout: Double, _ count: () -> Int) async throws -> (count: Int, seconds: Double) {
+        let started = ContinuousClock.now
+        while (ContinuousClock.now - started).inSeconds < timeout {
+            let now = count()
+            if now >= all { return (now, (ContinuousClock.now - started).inSeconds) }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return (count(), timeout)
+    }
+}
