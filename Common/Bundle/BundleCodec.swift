@@ -52,10 +52,9 @@ public struct BundleCodec: Sendable {
             throw CairnError(.bundleRejected, "bundle is not valid zlib data: \(error)")
         }
         do {
-            return try CairnJSON.decoder().decode(WorkBundle.self, from: Data(output.readableBytesView))
-        } catch let error as DecodingError {
-            let wrapped = CairnError(decoding: error, what: "bundle")
-            throw CairnError(.bundleRejected, wrapped.message, field: wrapped.field)
+            return try CairnJSON.decode(WorkBundle.self, from: Data(output.readableBytesView), what: "bundle")
+        } catch let error as CairnError {
+            throw CairnError(.bundleRejected, error.message, field: error.field)
         }
     }
 

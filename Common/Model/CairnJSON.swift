@@ -34,18 +34,25 @@ public enum CairnJSON {
         String(decoding: try encode(value, pretty: pretty), as: UTF8.self)
     }
 
-    /// Decodes `T`, turning Codable's errors into a `CairnError` that names the offending field.
+    /// Decodes `T`, turning Codable's errors into a `CairnError` that names the offending field. The text is
+    /// parsed once into a tree (`JSONParser`) and `T` read from it: the manifests inside are taken whole.
     public static func decode<T: Decodable>(_ type: T.Type, from data: Data, what: String = "body") throws -> T {
+        let tree: JSONValue
         do {
-            return try decoder().decode(type, from: data)
-        } catch let error as DecodingError {
-            throw CairnError(decoding: error, what: what)
+            tree = try JSONParser.parse(data)
+        } catch let failure as JSONParser.Failure {
+            throw CairnError(.invalid, "\(what) is not valid JSON: \(failure)", field: nil)
         }
+        return try convert(tree, to: type, what: what)
     }
 
     /// Re-types a JSON value (for example a parsed YAML document) as `T`.
     public static func convert<T: Decodable>(_ value: JSONValue, to type: T.Type, what: String) throws -> T {
-        try decode(type, from: try encode(value), what: what)
+        do {
+            return try JSONTreeDecoder.decode(type, from: value)
+        } catch let error as DecodingError {
+            throw CairnError(decoding: error, what: what)
+        }
     }
 }
 

@@ -125,12 +125,10 @@ final class BenchRun: @unchecked Sendable {
     private func initialWorks() async throws {
         let count = options.worksPerCluster
         guard count > 0 else { return }
-        let catalogue = corpus.catalogue
         var writes = [(cluster: String, work: ManifestWork)]()
         for (index, agent) in agents.enumerated() {
             for slot in 0..<count {
-                let entry = catalogue[(index + slot) % catalogue.count]
-                writes.append((agent.name, ManifestWork(metadata: ObjectMeta(name: entry.name), spec: .init(manifests: entry.manifests))))
+                writes.append((agent.name, initialWork(cluster: index, slot: slot)))
             }
         }
         let started = ContinuousClock.now
@@ -159,6 +157,16 @@ final class BenchRun: @unchecked Sendable {
         }
         results["initial_applied_seconds"] = .double((last - started).inSeconds)
         row("…all of them Applied at the hub", String(format: "%.1f s after the first write", (last - started).inSeconds))
+    }
+
+    /// A site's initial works: Online Boutique's services in turn (a typical work: a Deployment, its Services and
+    /// ServiceAccount, 1–3 KiB), a round of twelve per namespace.
+    func initialWork(cluster: Int, slot: Int) -> ManifestWork {
+        let count = corpus.boutiqueServices.count
+        let service = (cluster + slot) % count
+        let round = slot / count
+        let suffix = round == 0 ? "" : "-\(round)"
+        return corpus.boutiqueWork(service, name: corpus.boutiqueServices[service].name + suffix, namespace: "boutique" + suffix)
     }
 
     /// The hub with every site connected and nothing changing.
@@ -307,7 +315,6 @@ final class BenchRun: @unchecked Sendable {
         let seconds = 5.0
         let started = ContinuousClock.now
         let deadline = started + .seconds(seconds)
-        let workName = corpus.catalogue[0].name
         let sent = await withTaskGroup(of: Int.self) { group in
             for lane in 0..<options.concurrency {
                 group.addTask {
@@ -315,9 +322,11 @@ final class BenchRun: @unchecked Sendable {
                     var sent = 0
                     while ContinuousClock.now < deadline {
                         let agent = self.agents[next % self.agents.count]
-                        next += self.options.concurrency
-                        var work = ManifestWork(metadata: ObjectMeta(name: workName), spec: .init(manifests: self.corpus.catalogue[0].manifests))
+                        // The site's first work (when it has one: else a report the hub has no work for).
+                        var work = self.initialWork(cluster: next % self.agents.count, slot: 0)
                         work.metadata.generation = 1
+                        let workName = work.name
+                        next += self.options.concurrency
                         var status = SimulatedAgent.status(of: work, at: Date())
                         status.conditions[0].message = "report \(next)"
                         do {

@@ -15,7 +15,7 @@ struct Run: AsyncParsableCommand {
             """)
 
     @Option(help: "Simulated sites.") var clusters: Int = 100
-    @Option(help: "Works created on every site before the idle measurement (they measure write throughput).") var worksPerCluster: Int = 2
+    @Option(help: "Works (Online Boutique services) created on every site before the idle measurement; they measure write throughput.") var worksPerCluster: Int = 2
     @Option(help: "Seconds of single-site creates, updates and deletes for the latency figures.") var duration: Double = 30
     @Option(help: "Single-site changes started per second during those seconds.") var rate: Double = 20
     @Option(help: "Write the results here as JSON.") var out: String?
@@ -27,7 +27,7 @@ struct Run: AsyncParsableCommand {
 
     func validate() throws {
         guard clusters >= 1, clusters <= 50_000 else { throw ValidationError("--clusters must be between 1 and 50000") }
-        guard worksPerCluster >= 0, worksPerCluster <= 90 else { throw ValidationError("--works-per-cluster must be between 0 and 90") }
+        guard worksPerCluster >= 0, worksPerCluster <= 100 else { throw ValidationError("--works-per-cluster must be between 0 and 100") }
         guard duration >= 0, duration <= 3600 else { throw ValidationError("--duration must be between 0 and 3600 seconds") }
         guard rate > 0, rate <= 1_000 else { throw ValidationError("--rate must be above 0 and at most 1000 per second") }
         guard concurrency >= 1, concurrency <= 256 else { throw ValidationError("--concurrency must be between 1 and 256") }
