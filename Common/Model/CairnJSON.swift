@@ -12,21 +12,16 @@ public enum CairnJSON {
         return encoder
     }
 
-    public static func decoder() -> JSONDecoder {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .custom { decoder in
-            let container = try decoder.singleValueContainer()
-            let text = try container.decode(String.self)
-            guard let date = RFC3339.date(from: text) else {
-                throw DecodingError.dataCorruptedError(in: container, debugDescription: "not an RFC 3339 time: \(text)")
-            }
-            return date
-        }
-        return decoder
+    /// Compact text is written from a tree (`JSONTreeEncoder`, `JSONText`): the same bytes as `encoder()`
+    /// gives, which work hashes depend on, without Codable's cost on every manifest field.
+    public static func encode<T: Encodable>(_ value: T, pretty: Bool = false) throws -> Data {
+        if pretty { return try encoder(pretty: true).encode(value) }
+        return Data(try bytes(value))
     }
 
-    public static func encode<T: Encodable>(_ value: T, pretty: Bool = false) throws -> Data {
-        try encoder(pretty: pretty).encode(value)
+    /// Compact JSON as bytes.
+    public static func bytes<T: Encodable>(_ value: T) throws -> [UInt8] {
+        try JSONText.bytes(try JSONTreeEncoder.encode(value))
     }
 
     /// The same bytes as text, for database columns and output.

@@ -87,3 +87,46 @@ import Testing
         #expect(decoded == work)
     }
 }
+
+/// The writer must give exactly the bytes Foundation's JSONEncoder gives: work hashes and state digests, stored
+/// at the hub and recomputed by agents, depend on them.
+@Suite struct JSONTextTests {
+    func foundation<T: Encodable>(_ value: T) throws -> Data { try CairnJSON.encoder().encode(value) }
+
+    @Test func `corpus works, bundles and statuses are written byte for byte as JSONEncoder writes them`() throws {
+        var works = [ManifestWork(metadata: ObjectMeta(name: "boutique", namespace: "c1"), spec: .init(manifests: try Corpus.onlineBoutique()))]
+        for (index, file) in try Corpus.kubePrometheus().enumerated() {
+            var work = ManifestWork(metadata: ObjectMeta(name: "prom-\(index)", namespace: "c1"), spec: .init(manifests: file.documents))
+            work.metadata.generation = Int64(index)
+            work.metadata.creationTimestamp = Date(timeIntervalSince1970: 1_700_000_000 + Double(index))
+            work.metadata.labels = ["app": "prom", "Index": "\(index)", "a10": "x", "a9": "y"]
+            work.status = .init(conditions: [
+                Condition(type: "Applied", status: "True", reason: "Done", message: "line\nnext \"quoted\" \\ / é 😀 \u{1}", lastTransitionTime: Date(timeIntervalSince1970: 1_700_000_100), observedGeneration: 3)
+            ])
+            works.append(work)
+        }
+        for work in works { #expect(try CairnJSON.encode(work) == (try foundation(work))) }
+        let bundle = WorkBundle(cluster: "c1", revision: 9, since: 4, works: works, tombstones: [Tombstone(name: "gone", revision: 3)], deletionsReleasedThrough: 2)
+        #expect(try CairnJSON.encode(bundle) == (try foundation(bundle)))
+        let report = StatusReport(works: works.prefix(5).map { WorkStatusUpdate(name: $0.name, observedGeneration: $0.generation, status: $0.status) })
+        #expect(try CairnJSON.encode(report) == (try foundation(report)))
+    }
+
+    @Test func `tricky keys, strings and numbers are written as JSONEncoder writes them`() throws {
+        let keys = ["b", "B", "a10", "a9", "_x", "Z", "a", "é", "10", "9", "A", "aa", "a-b", "a_b", "a.b", "ab", "Ab", "x1y", "x01y", "", "ß", "ss", "~", "a b", "日本", "Ω"]
+        var object = [String: JSONValue]()
+        for (index, key) in keys.enumerated() { object[key] = .int(Int64(index)) }
+        let numbers: [JSONValue] = [0.1, 1.5, 1e21, 1e-7, 123456789.123, 1e300, .leastNonzeroMagnitude, 1.7976931348623157e308, 2.5e15 + 0.5, 1e16, 0.000001, -0.5]
+            .map { .double($0) } + [.int(.max), .int(.min), .int(0), .double(-0.0), .double(100)]
+        let strings: [JSONValue] = ["a/b\"c\\d\u{1}\u{1f}\u{7f}\n\t\r\u{8}\u{c}é😀\u{2028}", "", "plain"].map { .string($0) }
+        let value: JSONValue = ["keys": .object(object), "numbers": .array(numbers), "strings": .array(strings), "nested": [[[:]], [], .null, true, false]]
+        #expect(String(decoding: try CairnJSON.encode(value), as: UTF8.self) == String(decoding: try foundation(value), as: UTF8.self))
+    }
+
+    @Test func `numbers JSON cannot hold are refused as JSONEncoder refuses them`() {
+        for number in [Double.nan, .infinity, -.infinity] {
+            #expect(throws: EncodingError.self) { try CairnJSON.encode(JSONValue.array([.double(number)])) }
+            #expect(throws: EncodingError.self) { try foundation(JSONValue.array([.double(number)])) }
+        }
+    }
+}

@@ -37,8 +37,11 @@ public final class WorkSetController: Service, @unchecked Sendable {
 
     /// One pass over every WorkSet (driven by a single loop).
     public func reconcile(now: Date) async throws {
+        // Status reports wake this loop; with no WorkSet there is nothing to read every cluster for.
+        let workSets = try await store.workSets()
+        guard !workSets.isEmpty else { return }
         let clusters = Dictionary(try await store.clusters().map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-        for workSet in try await store.workSets() {
+        for workSet in workSets {
             try await reconcile(workSet, clusters: clusters, now: now)
         }
     }

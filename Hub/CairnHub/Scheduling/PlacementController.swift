@@ -29,8 +29,10 @@ public struct PlacementController: Service {
 
     /// One pass over every placement; true when any decision changed.
     public func reconcile(now: Date) async throws -> Bool {
-        let clusters = try await store.clusters()
+        // With no placement there is nothing to decide: no need to read every cluster.
         let placements = try await store.placements()
+        guard !placements.isEmpty else { return false }
+        let clusters = try await store.clusters()
         var load = [String: Int]()
         for placement in placements {
             for decision in placement.status?.decisions ?? [] { load[decision.clusterName, default: 0] += 1 }
