@@ -73,6 +73,12 @@ final class BenchRun: @unchecked Sendable {
         print(String(format: "hub at %@ (%@), %.1f MiB at start", session.url, session.binary, Double(baseline.resident) / 1_048_576))
     }
 
+    /// A throughput beside what one client gets writing serially at the floor (a round trip and a commit each).
+    private func serialFloor(_ perSecond: Double) -> String {
+        let serial = 1000 / (floorHTTP.milliseconds + floorCommit.milliseconds)
+        return String(format: "one client at the floor, serially: %.0f/s; ×%.2f", serial, perSecond / serial)
+    }
+
     /// A change's floor: two acknowledged writes (the work, then the site's status) with nothing in between.
     private var changeFloorMs: Double { 2 * (floorHTTP.milliseconds + floorCommit.milliseconds) }
 
@@ -145,7 +151,7 @@ final class BenchRun: @unchecked Sendable {
         let perSecond = Double(stored.count) / seconds
         results["writes_per_second"] = .double(perSecond)
         row("work writes through the API (\(options.concurrency) at once)", String(format: "%d works in %.1f s, %.0f/s", stored.count, seconds, perSecond),
-            floor: String(format: "%.0f serial commits/s: ×%.2f", 1000 / floorCommit.milliseconds, perSecond * floorCommit.milliseconds / 1000))
+            floor: serialFloor(perSecond))
         var last = started
         for (cluster, work, generation) in stored {
             let key = Timeline.Key(cluster: cluster, work: work, generation: generation, kind: .acknowledged)
@@ -344,8 +350,7 @@ final class BenchRun: @unchecked Sendable {
         let elapsed = (ContinuousClock.now - started).inSeconds
         let perSecond = Double(sent) / elapsed
         results["status_per_second"] = .double(perSecond)
-        row("status reports ingested (\(options.concurrency) sites at once)", String(format: "%.0f/s", perSecond),
-            floor: String(format: "%.0f serial commits/s: ×%.2f", 1000 / floorCommit.milliseconds, perSecond * floorCommit.milliseconds / 1000))
+        row("status reports ingested (\(options.concurrency) sites at once)", String(format: "%.0f/s", perSecond), floor: serialFloor(perSecond))
     }
 
     /// A WorkSet placed on every site: the time until all of them report it Available, first when it is created,

@@ -23,6 +23,27 @@ import Testing
         ManifestWork(metadata: ObjectMeta(name: name), spec: .init(manifests: [["apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": .string(name), "namespace": "default"], "data": ["v": .string(data)]]]))
     }
 
+    @Test func `a heartbeat that changes nothing but the time is batched, read back, and never moves a lease back`() async throws {
+        defer { directory.remove() }
+        try await enrol("c1")
+        let beat = Heartbeat(claims: [ClusterClaim(name: "platform", value: "kubernetes")], allocatable: ["cpu": "4"])
+        let start = Date(timeIntervalSince1970: 1_800_000_000)
+        #expect(try await store.recordHeartbeat(cluster: "c1", heartbeat: beat, now: start), "the first heartbeat makes the cluster Available")
+        #expect(try await store.recordHeartbeat(cluster: "c1", heartbeat: beat, now: start.addingTimeInterval(10)) == false)
+        // Noted in memory, but what is read (and what the lease check sees) is the latest time.
+        #expect(try await store.cluster(named: "c1")?.status.lastHeartbeatTime == start.addingTimeInterval(10))
+        #expect(try await store.markSilentClusters(before: start.addingTimeInterval(9), now: start.addingTimeInterval(49)) == [])
+        _ = try await store.recordHeartbeat(cluster: "c1", heartbeat: beat, now: start.addingTimeInterval(20))
+        #expect(try await store.markSilentClusters(before: start.addingTimeInterval(19), now: start.addingTimeInterval(59)) == [])
+        #expect(try await store.markSilentClusters(before: start.addingTimeInterval(21), now: start.addingTimeInterval(61)) == ["c1"])
+        // A late note of an older beat does not move the lease back; a changed claim is written at once.
+        _ = try await store.recordHeartbeat(cluster: "c1", heartbeat: beat, now: start.addingTimeInterval(5))
+        #expect(try await store.cluster(named: "c1")?.status.lastHeartbeatTime == start.addingTimeInterval(20))
+        let changed = Heartbeat(claims: [ClusterClaim(name: "platform", value: "k3s")], allocatable: ["cpu": "4"])
+        #expect(try await store.recordHeartbeat(cluster: "c1", heartbeat: changed, now: start.addingTimeInterval(30)))
+        #expect(try await store.cluster(named: "c1")?.status.clusterClaims == changed.claims)
+    }
+
     @Test func `each cluster's revision strictly increases, independently of the others`() async throws {
         defer { directory.remove() }
         try await enrol("c1")

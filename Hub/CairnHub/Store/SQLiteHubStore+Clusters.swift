@@ -73,13 +73,16 @@ extension SQLiteHubStore {
     }
 
     public func cluster(named name: String) async throws -> ManagedCluster? {
-        try await pool.read { db in
+        // What is read shows the latest lease time.
+        try await flushHeartbeats()
+        return try await pool.read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM clusters WHERE name = ?", arguments: [name]).map(Self.cluster(from:))
         }
     }
 
     public func clusters() async throws -> [ManagedCluster] {
-        try await pool.read { db in
+        try await flushHeartbeats()
+        return try await pool.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM clusters ORDER BY name").map(Self.cluster(from:))
         }
     }
@@ -172,17 +175,25 @@ extension SQLiteHubStore {
 
     @discardableResult
     public func recordHeartbeat(cluster name: String, heartbeat: Heartbeat, now: Date) async throws -> Bool {
-        try await pool.write { db in
+        // Most heartbeats change nothing but the lease's time: that is noted in memory and written with the
+        // others once a second (a crash forgets at most a second of a lease the timeout covers many times over),
+        // so 10,000 sites beating every 10 s cost one transaction a second, not a thousand.
+        let unchanged = try await pool.read { db in
+            let cluster = try Self.requireCluster(db, name)
+            return Self.beat(cluster, heartbeat, now: now) == cluster.status.conditions
+                && cluster.status.clusterClaims == heartbeat.claims && cluster.status.allocatable == heartbeat.allocatable
+        }
+        if unchanged {
+            if heartbeats.note(name, at: now) { try await flushHeartbeats() }
+            return false
+        }
+        return try await pool.write { db in
             var cluster = try Self.requireCluster(db, name)
             let relevant = cluster.status.clusterClaims != heartbeat.claims || cluster.status.allocatable != heartbeat.allocatable
                 || cluster.status.conditions[type: ConditionType.available]?.status != Condition.true
-            cluster.status.conditions.set(Condition(type: ConditionType.joined, status: Condition.true, reason: "AgentConnected", message: "the agent holds an accepted credential", lastTransitionTime: now))
-            cluster.status.conditions.set(Condition(type: ConditionType.available, status: Condition.true, reason: "HeartbeatReceived", message: "the agent's lease is current", lastTransitionTime: now))
-            for condition in heartbeat.conditions ?? [] where ConditionType.reportedBySite.contains(condition.type) {
-                cluster.status.conditions.set(condition)
-            }
+            cluster.status.conditions = Self.beat(cluster, heartbeat, now: now)
             try db.execute(
-                sql: "UPDATE clusters SET conditions = ?, claims = ?, allocatable = ?, last_heartbeat = ? WHERE name = ?",
+                sql: "UPDATE clusters SET conditions = ?, claims = ?, allocatable = ?, last_heartbeat = MAX(COALESCE(last_heartbeat, 0), ?) WHERE name = ?",
                 arguments: [
                     try Self.json(cluster.status.conditions), try Self.json(heartbeat.claims), try Self.json(heartbeat.allocatable),
                     now.timeIntervalSince1970, name,
@@ -191,8 +202,32 @@ extension SQLiteHubStore {
         }
     }
 
-    public func markSilentClusters(before: Date, now: Date) async throws -> [String] {
+    /// The cluster's conditions once this heartbeat is taken.
+    static func beat(_ cluster: ManagedCluster, _ heartbeat: Heartbeat, now: Date) -> [Condition] {
+        var conditions = cluster.status.conditions
+        conditions.set(Condition(type: ConditionType.joined, status: Condition.true, reason: "AgentConnected", message: "the agent holds an accepted credential", lastTransitionTime: now))
+        conditions.set(Condition(type: ConditionType.available, status: Condition.true, reason: "HeartbeatReceived", message: "the agent's lease is current", lastTransitionTime: now))
+        for condition in heartbeat.conditions ?? [] where ConditionType.reportedBySite.contains(condition.type) {
+            conditions.set(condition)
+        }
+        return conditions
+    }
+
+    /// Writes the lease times noted in memory, in one transaction.
+    func flushHeartbeats() async throws {
+        let due = heartbeats.take()
+        guard !due.isEmpty else { return }
         try await pool.write { db in
+            for (name, time) in due {
+                try db.cachedStatement(sql: "UPDATE clusters SET last_heartbeat = ? WHERE name = ? AND (last_heartbeat IS NULL OR last_heartbeat < ?)")
+                    .execute(arguments: [time, name, time])
+            }
+        }
+    }
+
+    public func markSilentClusters(before: Date, now: Date) async throws -> [String] {
+        try await flushHeartbeats()
+        return try await pool.write { db in
             let rows = try Row.fetchAll(
                 db,
                 sql: """

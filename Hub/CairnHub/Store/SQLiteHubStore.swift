@@ -1,12 +1,15 @@
 import CairnCommon
 import Foundation
 import GRDB
+import Synchronization
 
 /// The embedded store: one SQLite file in WAL mode, written with synchronous=FULL so an acknowledged write
 /// survives a crash or power loss.
 public struct SQLiteHubStore: HubStore {
     let pool: DatabasePool
     public let changes: RevisionNotifier
+    /// Lease times not yet written (see `recordHeartbeat`).
+    let heartbeats = HeartbeatTimes()
 
     public init(path: String, changes: RevisionNotifier = RevisionNotifier()) throws {
         var configuration = Configuration()
@@ -185,6 +188,29 @@ public struct SQLiteHubStore: HubStore {
     }
 
     // MARK: Helpers
+
+    /// Lease times noted in memory until they are written together, at most a second later.
+    final class HeartbeatTimes: Sendable {
+        private let state = Mutex<(times: [String: Double], since: Double?)>(([:], nil))
+
+        /// Notes a heartbeat; true when the oldest one waiting is a second old, so it is time to write them.
+        func note(_ cluster: String, at time: Date) -> Bool {
+            let seconds = time.timeIntervalSince1970
+            return state.withLock { state in
+                state.times[cluster] = max(state.times[cluster] ?? 0, seconds)
+                let since = state.since ?? seconds
+                state.since = since
+                return seconds - since >= 1
+            }
+        }
+
+        func take() -> [String: Double] {
+            state.withLock { state in
+                defer { state = ([:], nil) }
+                return state.times
+            }
+        }
+    }
 
     static func json<T: Encodable>(_ value: T) throws -> String {
         try CairnJSON.string(value)
