@@ -3,7 +3,7 @@ SWIFT ?= swift
 DEBIAN_PACKAGES := libsqlite3-dev zlib1g-dev
 BIN := .build/debug
 
-.PHONY: all deps python build demo test reliability clean
+.PHONY: all deps python build demo test bench reliability clean
 
 all: build
 
@@ -37,10 +37,18 @@ test: build python
 	@echo "demo: the walkthrough passed with the real binaries"
 	BIN=$(BIN) ./scripts/schemathesis.sh > .build/schemathesis.log 2>&1 || (tail -80 .build/schemathesis.log; exit 1)
 	@echo "schemathesis: $$(grep -E 'generated' .build/schemathesis.log | tail -1 | sed 's/^ *//') against the hub's OpenAPI document"
-	$(BIN)/cairn-bench reconnect --clusters 50 > .build/bench-smoke.log 2>&1 || (cat .build/bench-smoke.log; exit 1)
+	$(BIN)/cairn-bench run --clusters 50 --duration 10 --out .build/bench-smoke.json > .build/bench-smoke.log 2>&1 || (cat .build/bench-smoke.log; exit 1)
 	@echo "bench smoke: $$(tail -1 .build/bench-smoke.log)"
+	$(BIN)/cairn-bench reconnect --clusters 50 > .build/bench-reconnect.log 2>&1 || (cat .build/bench-reconnect.log; exit 1)
+	@echo "bench reconnect smoke: $$(tail -1 .build/bench-reconnect.log)"
 	$(SWIFT) test --skip-build
 	@[ -n "$$CAIRN_TEST_KUBECONFIG" ] || echo "note: the Kubernetes integration suite was skipped; set CAIRN_TEST_KUBECONFIG to a kubeconfig to run it against a real API server"
+
+# The figures of BENCHMARKS.md: release builds, then one run at CLUSTERS sites (10,000 by default).
+CLUSTERS ?= 10000
+bench: deps
+	$(SWIFT) build -c release
+	.build/release/cairn-bench run --clusters $(CLUSTERS) --duration 30 --timeout 300 --out .build/bench-results.json
 
 # The fault suite with more injections; rewrites RELIABILITY.md from what the tests recorded.
 reliability: build

@@ -32,6 +32,12 @@ enum Limits {
     static func raise() -> (files: Int, ports: String) {
         var limit = rlimit()
         getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        // Where the process may (root, up to the kernel's nr_open), past the hard limit too; else up to it.
+        let ceiling = (try? String(contentsOfFile: "/proc/sys/fs/nr_open", encoding: .utf8)).flatMap { rlim_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        if let ceiling, ceiling > limit.rlim_max {
+            var wider = rlimit(rlim_cur: ceiling, rlim_max: ceiling)
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &wider) == 0 { limit = wider }
+        }
         if limit.rlim_cur < limit.rlim_max {
             limit.rlim_cur = limit.rlim_max
             setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)

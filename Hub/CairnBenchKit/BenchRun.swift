@@ -39,6 +39,7 @@ final class BenchRun: @unchecked Sendable {
     func note(_ text: String) {
         notes.append(text)
         print("note: " + text)
+        fflush(nil)
     }
 
     func fail(_ text: String) { failures.withLock { $0.append(text) } }
@@ -481,6 +482,7 @@ final class BenchRun: @unchecked Sendable {
     func row(_ name: String, _ value: String, floor: String = "") {
         rows.append((name, value, floor))
         print(String(format: "%-52@ %@%@", name as NSString, value, floor.isEmpty ? "" : "   [" + floor + "]"))
+        fflush(nil)  // each figure as it comes, also into a file: a long run shows where it is
     }
 
     func printTable() {

@@ -19,8 +19,10 @@ public struct HubRequestContext: RequestContext {
     /// The client certificate the peer presented on this connection (already verified against the hub's CA by TLS).
     func peerCertificate() async throws -> Certificate? {
         let channel = self.channel
-        let certificate = try await channel.eventLoop.submit { () -> NIOSSLCertificate? in
-            try channel.pipeline.syncOperations.handler(type: NIOSSLHandler.self).peerCertificate
+        // Over HTTP/2 the request has a stream channel of its own; TLS is on its parent, the connection.
+        let connection = channel.parent ?? channel
+        let certificate = try await connection.eventLoop.submit { () -> NIOSSLCertificate? in
+            try connection.pipeline.syncOperations.handler(type: NIOSSLHandler.self).peerCertificate
         }.get()
         guard let certificate else { return nil }
         return try Certificate(derEncoded: try certificate.toDERBytes())
