@@ -41,8 +41,8 @@ struct Run: AsyncParsableCommand {
         guard FileManager.default.isExecutableFile(atPath: agentBinary) else { throw BenchError("no cairn-agent at \(agentBinary): give --agent") }
         let session = try await BenchSession.start(binary: hub, clusters: clusters + 1)
         let bench = BenchRun(options: self, session: session, corpus: corpus, agentBinary: agentBinary)
-        bench.note(String(format: "open files %d%@, ephemeral ports %@ (%d sites need about %d connections)",
-            limits.files, limits.files < clusters * 3 + 256 ? " — too few for this run" : "", limits.ports, clusters, clusters * 2))
+        bench.note(String(format: "open files %d%@, ephemeral ports %@ (%d sites hold about %d connections: one each, HTTP/2)",
+            limits.files, limits.files < clusters + 256 ? " — too few for this run" : "", limits.ports, clusters, clusters))
         if session.binary.contains("/debug/") { bench.note("the hub is a debug build: build with `swift build -c release` for figures worth quoting") }
         do {
             try await bench.run()

@@ -249,7 +249,8 @@ extension SQLiteHubStore {
     }
 
     static func requireCluster(_ db: Database, _ name: String) throws -> ManagedCluster {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM clusters WHERE name = ?", arguments: [name]) else {
+        // A cached statement: read on every heartbeat, and GRDB's compile (with its authorizer) showed in profiles.
+        guard let row = try Row.fetchOne(try db.cachedStatement(sql: "SELECT * FROM clusters WHERE name = ?"), arguments: [name]) else {
             throw CairnError(.notFound, "cluster \(name) not found", field: "cluster")
         }
         return try cluster(from: row)
