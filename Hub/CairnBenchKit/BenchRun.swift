@@ -246,34 +246,28 @@ final class BenchRun: @unchecked Sendable {
         let name = String(format: "lat-%05d", index)
         let work = corpus.boutiqueWork(index, name: name, namespace: name)
         var lifecycle = Lifecycle()
+        /// One change: the API call (returning the generation it leads to), then until the hub has the site's word
+        /// (`at hub`) and when the site had it (`on site`); nil when it never came.
+        func change(_ what: String, hub: Timeline.Kind, site: Timeline.Kind, _ call: () async throws -> Int64) async throws -> (Duration, Duration?, Int64)? {
+            let started = ContinuousClock.now
+            let generation = try await call()
+            guard let done = await timeline.wait(for: .init(cluster: cluster, work: name, generation: generation, kind: hub), timeout: options.timeout) else {
+                fail("\(what) of \(name) on \(cluster) never reached the hub")
+                return nil
+            }
+            return (done - started, timeline.instant(.init(cluster: cluster, work: name, generation: generation, kind: site)).map { $0 - started }, generation)
+        }
         do {
-            // Create.
-            var started = ContinuousClock.now
-            var generation = try await admin.apply(work, cluster: cluster).generation
-            guard let created = await timeline.wait(for: .init(cluster: cluster, work: name, generation: generation, kind: .acknowledged), timeout: options.timeout) else {
-                fail("create of \(name) on \(cluster) never reported Applied")
-                return lifecycle
-            }
-            lifecycle.create = created - started
-            lifecycle.createSite = timeline.instant(.init(cluster: cluster, work: name, generation: generation, kind: .applied)).map { $0 - started }
+            guard let created = try await change("create", hub: .acknowledged, site: .applied, { try await admin.apply(work, cluster: cluster).generation }) else { return lifecycle }
+            (lifecycle.create, lifecycle.createSite) = (created.0, created.1)
             // Update: the Deployment scaled to 2.
-            started = ContinuousClock.now
-            generation = try await admin.apply(work.scaled(to: 2), cluster: cluster).generation
-            guard let updated = await timeline.wait(for: .init(cluster: cluster, work: name, generation: generation, kind: .acknowledged), timeout: options.timeout) else {
-                fail("update of \(name) on \(cluster) never reported Applied")
-                return lifecycle
-            }
-            lifecycle.update = updated - started
-            lifecycle.updateSite = timeline.instant(.init(cluster: cluster, work: name, generation: generation, kind: .applied)).map { $0 - started }
-            // Delete.
-            started = ContinuousClock.now
-            _ = try await admin.deleteWork(name, cluster: cluster)
-            guard let gone = await timeline.wait(for: .init(cluster: cluster, work: name, generation: generation, kind: .removalAcknowledged), timeout: options.timeout) else {
-                fail("delete of \(name) on \(cluster) never reported gone")
-                return lifecycle
-            }
-            lifecycle.delete = gone - started
-            lifecycle.deleteSite = timeline.instant(.init(cluster: cluster, work: name, generation: generation, kind: .removed)).map { $0 - started }
+            guard let updated = try await change("update", hub: .acknowledged, site: .applied, { try await admin.apply(work.scaled(to: 2), cluster: cluster).generation }) else { return lifecycle }
+            (lifecycle.update, lifecycle.updateSite) = (updated.0, updated.1)
+            guard let deleted = try await change("delete", hub: .removalAcknowledged, site: .removed, {
+                _ = try await admin.deleteWork(name, cluster: cluster)
+                return updated.2
+            }) else { return lifecycle }
+            (lifecycle.delete, lifecycle.deleteSite) = (deleted.0, deleted.1)
         } catch {
             fail("\(name) on \(cluster): \(error)")
         }
