@@ -5,7 +5,7 @@ import Foundation
 import Synchronization
 
 /// One simulated site, real on the wire: its own key and client certificate, enrolment with a CSR, mTLS
-/// long-polls, heartbeats and status reports over its own connections, bundles verified with the hub's signature.
+/// long-polls, heartbeats and status reports over its own connection (HTTP/2), bundles verified with the hub's signature.
 /// It "applies" a bundle to an in-memory simulated cluster — each work's generation, ready at once — and
 /// reports Applied and Available for what it applied, with the same per-manifest conditions a real agent sends.
 /// It shares the bench process (and one HTTP client) to stay cheap, and keeps no cache on disk.
@@ -18,10 +18,6 @@ final class SimulatedAgent: Sendable {
     let lastAnswer = Mutex<Date?>(nil)
     let revision = Mutex<Int64?>(nil)
     let shed = Atomic<Int>(0)
-    /// Requests that failed (other than shedding) and were retried.
-    let failures = Atomic<Int>(0)
-    /// Status reports the hub acknowledged, and the work updates they held.
-    let reports = Atomic<Int>(0)
     /// The simulated cluster: each work's generation on the site.
     let site = Mutex<[String: Int64]>([:])
 
@@ -91,7 +87,6 @@ final class SimulatedAgent: Sendable {
                 if !outbox.isEmpty {
                     try await client.report(StatusReport(works: outbox.updates), identity: identity)
                     let now = ContinuousClock.now
-                    reports.add(1, ordering: .relaxed)
                     for event in outbox.acknowledging { timeline?.record(event, at: now) }
                     outbox = Outbox()
                 }
@@ -118,7 +113,6 @@ final class SimulatedAgent: Sendable {
             shed.add(1, ordering: .relaxed)
             return Double(retryAfter) * Double.random(in: 1...1.5)
         }
-        if !Task.isCancelled { failures.add(1, ordering: .relaxed) }
         let delay = min(30, 0.2 * pow(2, Double(min(attempt, 10))))
         return Double.random(in: delay / 2...delay)
     }
@@ -185,6 +179,5 @@ final class SimulatedAgent: Sendable {
     /// One status report with one work's update, outside the poll loop: the bench's status-ingest phase.
     func report(_ update: WorkStatusUpdate) async throws {
         try await client.report(StatusReport(works: [update]), identity: identity)
-        reports.add(1, ordering: .relaxed)
     }
 }

@@ -28,47 +28,51 @@ final class Timeline: Sendable {
         var kind: Kind
     }
 
+    private typealias Waiter = (continuation: CheckedContinuation<ContinuousClock.Instant?, Never>, timer: Task<Void, Never>)
+
     private struct State {
         var events: [Key: ContinuousClock.Instant] = [:]
         /// The newest generation each cluster has for a work and kind of event, and when.
         var latest: [Latest: (generation: Int64, instant: ContinuousClock.Instant)] = [:]
-        var waiters: [Key: [Int: CheckedContinuation<ContinuousClock.Instant?, Never>]] = [:]
+        var waiters: [Key: [Int: Waiter]] = [:]
         var nextWaiter = 0
     }
 
     private let state = Mutex(State())
 
     func record(_ key: Key, at instant: ContinuousClock.Instant = .now) {
-        let waiting = state.withLock { state -> [CheckedContinuation<ContinuousClock.Instant?, Never>] in
+        let waiting = state.withLock { state -> [Waiter] in
             guard state.events[key] == nil else { return [] }
             state.events[key] = instant
             let latest = Latest(cluster: key.cluster, work: key.work, kind: key.kind)
             if (state.latest[latest]?.generation ?? .min) < key.generation { state.latest[latest] = (key.generation, instant) }
             return state.waiters.removeValue(forKey: key).map { Array($0.values) } ?? []
         }
-        for waiter in waiting { waiter.resume(returning: instant) }
+        for waiter in waiting {
+            waiter.timer.cancel()
+            waiter.continuation.resume(returning: instant)
+        }
     }
 
     func instant(_ key: Key) -> ContinuousClock.Instant? { state.withLock { $0.events[key] } }
 
-    /// The event's instant once it happens, or nil after `timeout` seconds.
+    /// The event's instant once it happens, or nil after `timeout` seconds (the timer goes when the event comes).
     func wait(for key: Key, timeout: Double) async -> ContinuousClock.Instant? {
         await withCheckedContinuation { continuation in
-            let id = state.withLock { state -> Int? in
-                if state.events[key] != nil { return nil }
+            let registered = state.withLock { state -> Bool in
+                if state.events[key] != nil { return false }
                 state.nextWaiter += 1
-                state.waiters[key, default: [:]][state.nextWaiter] = continuation
-                return state.nextWaiter
+                let id = state.nextWaiter
+                let timer = Task {
+                    try? await Task.sleep(for: .milliseconds(Int64(timeout * 1000)))
+                    guard !Task.isCancelled else { return }
+                    let expired = self.state.withLock { $0.waiters[key]?.removeValue(forKey: id) }
+                    expired?.continuation.resume(returning: nil)
+                }
+                state.waiters[key, default: [:]][id] = (continuation, timer)
+                return true
             }
-            guard let id else {
-                continuation.resume(returning: instant(key))
-                return
-            }
-            Task {
-                try? await Task.sleep(for: .milliseconds(Int64(timeout * 1000)))
-                let expired = state.withLock { $0.waiters[key]?.removeValue(forKey: id) }
-                expired?.resume(returning: nil)
-            }
+            if !registered { continuation.resume(returning: instant(key)) }
         }
     }
 
