@@ -80,23 +80,10 @@ final class BenchSession: @unchecked Sendable {
     /// Enrols `count` simulated sites named `site-00000`…, 32 at a time; returns them and how long it took.
     func enrol(count: Int, timeline: Timeline?) async throws -> (agents: [SimulatedAgent], seconds: Double) {
         let started = ContinuousClock.now
-        var agents = [SimulatedAgent]()
-        try await withThrowingTaskGroup(of: SimulatedAgent.self) { group in
-            var next = 0
-            func add() {
-                let name = String(format: "site-%05d", next)
-                next += 1
-                group.addTask { [self] in
-                    try await SimulatedAgent.enrol(name: name, http: sites, hubURL: url, caPEM: caPEM, fingerprint: fingerprint, token: token, timeline: timeline)
-                }
-            }
-            for _ in 0..<min(32, count) { add() }
-            while let agent = try await group.next() {
-                agents.append(agent)
-                if next < count { add() }
-            }
+        let names = (0..<count).map { String(format: "site-%05d", $0) }
+        let agents = try await concurrently(names, atMost: 32) { [self] name in
+            try await SimulatedAgent.enrol(name: name, http: sites, hubURL: url, caPEM: caPEM, fingerprint: fingerprint, token: token, timeline: timeline)
         }
-        agents.sort { $0.name < $1.name }
         return (agents, (ContinuousClock.now - started).inSeconds)
     }
 

@@ -32,7 +32,7 @@ struct Reconnect: AsyncParsableCommand {
             }
             defer { runners.cancel() }
             func answeredSince(_ moment: Date) -> Int { agents.filter { ($0.lastAnswer.withLock { $0 } ?? .distantPast) >= moment }.count }
-            _ = try await Self.waitFor(all: agents.count, timeout: timeout) { answeredSince(.distantPast) }
+            _ = try await waitFor(all: agents.count, timeout: timeout) { answeredSince(.distantPast) }
             try await Task.sleep(for: .seconds(5))
             let idle = session.hub.residentBytes
             print(String(format: "idle with %d connected: hub RSS %.1f MiB (%.0f KiB per site over the %.1f MiB it started with)",
@@ -43,7 +43,7 @@ struct Reconnect: AsyncParsableCommand {
             try await session.restartHub(log: "hub-2.log")
             let sampler = RSSSampler(process: session.hub)
             let samples = Task { await sampler.run() }
-            let back = try await Self.waitFor(all: agents.count, timeout: timeout) { answeredSince(restarted) }
+            let back = try await waitFor(all: agents.count, timeout: timeout) { answeredSince(restarted) }
             samples.cancel()
             await samples.value
             let peak = sampler.peak.withLock { $0 }
@@ -70,16 +70,5 @@ struct Reconnect: AsyncParsableCommand {
             await session.finish(kill: true)
             throw error
         }
-    }
-
-    /// Waits until `count()` reaches `all` or the timeout; returns how many made it and how long it took.
-    static func waitFor(all: Int, timeout: Double, _ count: () -> Int) async throws -> (count: Int, seconds: Double) {
-        let started = ContinuousClock.now
-        while (ContinuousClock.now - started).inSeconds < timeout {
-            let now = count()
-            if now >= all { return (now, (ContinuousClock.now - started).inSeconds) }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        return (count(), timeout)
     }
 }

@@ -1,0 +1,116 @@
+import CairnCommon
+import CairnCtlKit
+import Foundation
+
+/// The phases about the sites and the processes: enrolment, the idle hub, one real agent, the read-back check.
+extension BenchRun {
+    func enrol() async throws {
+        let (enrolled, seconds) = try await session.enrol(count: options.clusters, timeline: timeline)
+        agents = enrolled
+        results["clusters"] = .int(Int64(agents.count))
+        results["enrol_per_second"] = .double(Double(agents.count) / seconds)
+        row("enrolment (CSR, auto-approved)", String(format: "%d sites in %.1f s, %.0f/s", agents.count, seconds, Double(agents.count) / seconds))
+        let sites = agents
+        runners = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for agent in sites { group.addTask { await agent.run(pollWait: 30) } }
+            }
+        }
+        let connected = try await waitFor(all: agents.count, timeout: options.timeout) {
+            agents.count { $0.lastAnswer.withLock { $0 } != nil }
+        }
+        if connected.count < agents.count { fail("\(agents.count - connected.count) sites never reached the hub") }
+    }
+
+    /// The hub with every site connected and nothing changing.
+    func idle() async throws {
+        try await Task.sleep(for: .seconds(5))
+        let start = session.hub.stats
+        let window = 10.0
+        try await Task.sleep(for: .seconds(window))
+        let end = session.hub.stats
+        let perCluster = (end.resident - baseline.resident) / max(1, agents.count)
+        let cpu = ProcessStats.cpuShare(from: start, to: end, seconds: window)
+        results["hub_rss_bytes"] = .int(Int64(end.resident))
+        results["hub_rss_bytes_per_cluster"] = .int(Int64(perCluster))
+        results["hub_cpu_idle"] = .double(cpu)
+        row("hub idle, \(agents.count) sites connected", String(format: "%.1f MiB RSS (%.1f KiB per site over %.1f MiB at start), %.1f%% of a core",
+            Double(end.resident) / 1_048_576, Double(perCluster) / 1024, Double(baseline.resident) / 1_048_576, cpu * 100))
+    }
+
+    /// A real `cairn-agent` (simulated cluster, its SQLite cache) given 50 works from the corpus: how long until
+    /// the hub shows them all Applied, and its memory and CPU once idle.
+    func realAgent() async throws {
+        let directory = session.state + "/agent"
+        let name = "bench-agent"
+        let process = try BenchProcess(
+            binary: agentBinary,
+            arguments: [
+                "run", "--hub", session.url, "--token", session.token, "--ca-fingerprint", session.fingerprint, "--name", name,
+                "--state-dir", directory, "--adapter", "simulated", "--simulated-ready-delay", "0", "--log-level", "warning",
+            ],
+            log: session.state + "/agent.log")
+        defer { process.terminate() }
+        let joinedBy = ContinuousClock.now + .seconds(options.timeout)
+        while ContinuousClock.now < joinedBy {
+            if let cluster = try? await admin.cluster(name), cluster.status.conditions[type: ConditionType.joined]?.status == Condition.true { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let works = corpus.catalogue.prefix(50).map { ManifestWork(metadata: ObjectMeta(name: $0.name), spec: .init(manifests: $0.manifests)) }
+        let started = ContinuousClock.now
+        _ = try await concurrently(works, atMost: 8) { work -> Void in
+            do { _ = try await self.admin.apply(work, cluster: name) } catch { self.fail("agent: writing \(work.name): \(error)") }
+        }
+        var applied = 0
+        while (ContinuousClock.now - started).inSeconds < options.timeout {
+            let listed = (try? await admin.works(cluster: name)) ?? []
+            applied = listed.count { work in
+                guard let condition = work.status?.conditions[type: ConditionType.applied] else { return false }
+                return condition.status == Condition.true && condition.observedGeneration == work.generation
+            }
+            if applied == works.count { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let seconds = (ContinuousClock.now - started).inSeconds
+        guard applied == works.count else {
+            fail("the real agent applied \(applied) of \(works.count) works (log: \(process.log))")
+            return
+        }
+        try await Task.sleep(for: .seconds(5))
+        let start = process.stats
+        let window = 10.0
+        try await Task.sleep(for: .seconds(window))
+        let end = process.stats
+        let cpu = ProcessStats.cpuShare(from: start, to: end, seconds: window)
+        results["agent_rss_bytes"] = .int(Int64(end.resident))
+        results["agent_anon_bytes"] = .int(Int64(end.anonymous))
+        results["agent_cpu_idle"] = .double(cpu)
+        results["agent_apply50_seconds"] = .double(seconds)
+        row("real cairn-agent: 50 works written → all Applied", String(format: "%.2f s", seconds))
+        row("real cairn-agent idle with 50 works", String(format: "%.1f MiB RSS, %.1f MiB anonymous, %.2f%% of a core",
+            Double(end.resident) / 1_048_576, Double(end.anonymous) / 1_048_576, cpu * 100))
+    }
+
+    /// Every site's initial works and the fan-out work Applied at their generation at the hub, and nothing the
+    /// latency and burst phases deleted left behind — read back through the API for up to 50 sites.
+    func verifyAtHub() async throws {
+        let step = max(1, agents.count / 50)
+        for index in stride(from: 0, to: agents.count, by: step) {
+            let cluster = agents[index].name
+            let works = try await admin.works(cluster: cluster)
+            for work in works {
+                if work.name.hasPrefix("lat-") || work.name.hasPrefix("burst-") {
+                    fail("\(work.name) on \(cluster) is still at the hub after its delete")
+                    continue
+                }
+                let applied = work.status?.conditions[type: ConditionType.applied]
+                if applied?.status != Condition.true || applied?.observedGeneration != work.generation {
+                    fail("the hub does not show \(work.name) on \(cluster) Applied at generation \(work.generation)")
+                }
+            }
+            if works.count != options.worksPerCluster + 1 {
+                fail("\(cluster) has \(works.count) works at the hub, expected \(options.worksPerCluster + 1)")
+            }
+        }
+    }
+}
