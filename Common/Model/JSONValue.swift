@@ -88,11 +88,6 @@ public enum JSONValue: Sendable, Hashable {
 
 extension JSONValue: Codable {
     public init(from decoder: any Decoder) throws {
-        // From a parsed tree (CairnJSON.decode): the value is already there.
-        if let tree = decoder as? JSONTreeDecoder {
-            self = tree.value
-            return
-        }
         let container = try decoder.singleValueContainer()
         if container.decodeNil() {
             self = .null
