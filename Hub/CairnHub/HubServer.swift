@@ -1,8 +1,6 @@
 import CairnCommon
 import Foundation
 import Hummingbird
-import HummingbirdHTTP2
-import HummingbirdTLS
 import Logging
 import ServiceLifecycle
 
@@ -99,9 +97,7 @@ public struct HubServer: Sendable {
         }
         var app = Application(
             router: router,
-            // HTTP/2 where the client offers it (ALPN), so a site's long-poll, heartbeats and status reports share one
-            // connection and one TLS session; HTTP/1.1 for everyone else.
-            server: try .http2Upgrade(tlsConfiguration: pki.serverTLS()),
+            server: HubChannel.builder(tls: try pki.serverTLS()),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "cairn-hub"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: logger)

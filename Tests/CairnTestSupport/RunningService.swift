@@ -26,3 +26,11 @@ public struct RunningService: Sendable {
         try await task.value
     }
 }
+
+extension RunningService {
+    /// Ends the service the way a cancelled process does: its tasks are cancelled, with no graceful shutdown.
+    public func cancel() async {
+        task.cancel()
+        _ = try? await task.value
+    }
+}

@@ -43,6 +43,11 @@ public final class TestHub: Sendable {
         try await running.stop()
     }
 
+    /// Stops the hub by cancelling its tasks, as when one of its services fails, instead of shutting down gracefully.
+    public func cancel() async {
+        await running.cancel()
+    }
+
     /// Runs `body` with an admin client for this hub.
     public func admin<T: Sendable>(_ body: (AdminClient) async throws -> T) async throws -> T {
         try await AdminClient.with(hub: url, token: adminToken, trust: .caFile(caPath), body)

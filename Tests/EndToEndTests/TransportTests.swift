@@ -1,0 +1,109 @@
+import CairnTestSupport
+import Foundation
+import NIOCore
+import NIOHPACK
+import NIOHTTP2
+import NIOPosix
+import NIOSSL
+import Synchronization
+import Testing
+
+/// What the hub does when a connection goes wrong underneath HTTP, from a raw HTTP/2 client on 127.0.0.1.
+@Suite struct TransportTests {
+    /// Between the socket and TLS: when armed, the next ciphertext written is followed, in the same write, by a copy
+    /// of itself with its last byte flipped — a record that can never decrypt, arriving right behind a good one.
+    final class CorruptNextWrite: ChannelOutboundHandler, Sendable {
+        typealias OutboundIn = ByteBuffer
+        typealias OutboundOut = ByteBuffer
+        let armed = Mutex(false)
+
+        func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+            var buffer = unwrapOutboundIn(data)
+            if armed.withLock({ armed in defer { armed = false }; return armed }) {
+                var copy = buffer
+                let last = copy.writerIndex - 1
+                copy.setInteger(copy.getInteger(at: last, as: UInt8.self)! ^ 0xFF, at: last)
+                buffer.writeBuffer(&copy)
+            }
+            context.write(wrapOutboundOut(buffer), promise: promise)
+        }
+    }
+
+    typealias Streams = NIOHTTP2Handler.AsyncStreamMultiplexer<Void>
+
+    /// GET `path` on a new stream; the response's :status.
+    func get(_ path: String, on streams: Streams) async throws -> String? {
+        let stream = try await streams.openStream { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try NIOAsyncChannel<HTTP2Frame.FramePayload, HTTP2Frame.FramePayload>(wrappingChannelSynchronously: channel)
+            }
+        }
+        return try await stream.executeThenClose { inbound, outbound in
+            let request = HPACKHeaders([(":method", "GET"), (":scheme", "https"), (":authority", "localhost"), (":path", path)])
+            try await outbound.write(.headers(.init(headers: request, endStream: true)))
+            for try await payload in inbound {
+                if case .headers(let response) = payload { return response.headers.first(name: ":status") }
+            }
+            return nil
+        }
+    }
+
+    /// A raw HTTP/2 connection to the hub, with `corrupt` between the socket and TLS.
+    func connect(_ hub: TestHub, corrupt: CorruptNextWrite = CorruptNextWrite()) async throws -> (channel: any Channel, streams: Streams) {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .file(hub.caPath)
+        tls.applicationProtocols = ["h2"]
+        let context = try NIOSSLContext(configuration: tls)
+        return try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: hub.port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let pipeline = channel.pipeline.syncOperations
+                    try pipeline.addHandler(corrupt)
+                    try pipeline.addHandler(NIOSSLClientHandler(context: context, serverHostname: "localhost"))
+                    let streams = try pipeline.configureAsyncHTTP2Pipeline(mode: .client) { $0.eventLoop.makeSucceededVoidFuture() }
+                    return (channel, streams)
+                }
+            }
+    }
+
+    @Test func `a record that fails to decrypt behind a request closes that connection, and the hub keeps serving`() async throws {
+        let directory = try TemporaryDirectory("transport-record")
+        defer { directory.remove() }
+        let hub = try await TestHub(stateDirectory: directory.appending("hub"))
+        let corrupt = CorruptNextWrite()
+        let (channel, streams) = try await connect(hub, corrupt: corrupt)
+        #expect(try await get("/healthz", on: streams) == "200")
+
+        // A request, then a record that cannot decrypt, in one read: the connection closes.
+        corrupt.armed.withLock { $0 = true }
+        _ = try? await get("/healthz", on: streams)
+        try await eventually("the connection closed by the hub") { !channel.isActive }
+
+        // Everyone else is still served.
+        #expect(try await hub.admin { try await $0.clusters() }.isEmpty)
+        try await hub.stop()
+    }
+
+    @Test func `a hub whose tasks are cancelled closes its connections instead of trapping on the next request`() async throws {
+        let directory = try TemporaryDirectory("transport-cancel")
+        defer { directory.remove() }
+        // Cancelled (as when one of its services fails), a hub must stop taking requests on its open connections by
+        // closing them. Before, a request decoded in the moment between the cancellation and the close went to a
+        // stream nobody would take, which trapped the process (this test's, here): requests are kept coming from
+        // several streams at once while the hub is cancelled, a few times over.
+        for round in 0..<10 {
+            let hub = try await TestHub(stateDirectory: directory.appending("hub\(round)"))
+            let (channel, streams) = try await connect(hub)
+            #expect(try await get("/healthz", on: streams) == "200")
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<4 {
+                    group.addTask {
+                        for _ in 0..<10_000 where channel.isActive { _ = try? await get("/healthz", on: streams) }
+                    }
+                }
+                await hub.cancel()
+            }
+            #expect(!channel.isActive)
+        }
+    }
+}
