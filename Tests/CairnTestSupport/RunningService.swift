@@ -13,17 +13,19 @@ public struct RunningService: Sendable {
         let service = try make { continuation.yield($0) }
         let group = ServiceGroup(configuration: .init(services: [service], logger: logger))
         let task = Task { try await group.run() }
-        var port = 0
-        for await value in stream {
-            port = value
-            break
+        // Bounded: a service that fails before binding never reports a port.
+        let reported = Task {
+            for await port in stream { return port }
+            return 0
         }
+        let port = try await value(of: reported, within: 30, "the server did not report its port")
+        continuation.finish()
         return RunningService(group: group, task: task, port: port)
     }
 
     public func stop() async throws {
         await group.triggerGracefulShutdown()
-        try await task.value
+        try await value(of: task, within: 30, "the server did not shut down gracefully")
     }
 }
 

@@ -51,7 +51,7 @@ public final class TestAgent: Sendable {
 
     public func stop() async throws {
         await group.triggerGracefulShutdown()
-        try await task.value
+        try await value(of: task, within: 30, "the agent did not stop gracefully")
     }
 
     /// The live object on the site, if any.
@@ -64,18 +64,10 @@ extension TestAgent {
     /// Waits for the daemon to end by itself (for example after refusing to start) and returns its error.
     public func failure(timeout: Double = 10) async throws -> (any Error)? {
         let task = self.task
-        return try await withThrowingTaskGroup(of: (any Error)?.self) { group in
-            group.addTask {
-                do { try await task.value; return nil } catch { return error }
-            }
-            group.addTask {
-                try await Task.sleep(for: .milliseconds(Int64(timeout * 1000)))
-                throw TimedOut(description: "the agent did not stop by itself within \(timeout)s")
-            }
-            let result = try await group.next()!
-            group.cancelAll()
-            return result
+        let outcome = Task<(any Error)?, any Error> {
+            do { try await task.value; return nil } catch { return error }
         }
+        return try await value(of: outcome, within: timeout, "the agent did not stop by itself")
     }
 
     /// The agent's key and client certificate, as a TLS configuration, to make requests as this site.

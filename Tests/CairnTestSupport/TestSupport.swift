@@ -1,5 +1,6 @@
 import CairnCommon
 import Foundation
+import Synchronization
 
 /// A fresh directory under the system's temporary directory, removed by `remove()`.
 public struct TemporaryDirectory: Sendable {
@@ -16,6 +17,31 @@ public struct TemporaryDirectory: Sendable {
 
 public struct TimedOut: Error, CustomStringConvertible {
     public var description: String
+}
+
+/// The value of `task`, waiting at most `timeout` seconds. Past that the task is cancelled and `TimedOut` names
+/// `what` at once — the caller is not held by a task that ignores its cancellation; it is left to end by itself.
+public func value<T: Sendable, Failure: Error>(of task: Task<T, Failure>, within timeout: Double, _ what: String) async throws -> T {
+    let waiting = Waiting<T>()
+    return try await withCheckedThrowingContinuation { continuation in
+        waiting.slot.withLock { $0 = continuation }
+        let timer = Task {
+            try await Task.sleep(for: .milliseconds(Int64(timeout * 1000)))
+            guard let continuation = waiting.slot.withLock({ $0.take() }) else { return }
+            task.cancel()
+            continuation.resume(throwing: TimedOut(description: "\(what) within \(timeout)s"))
+        }
+        Task {
+            let result = await task.result
+            timer.cancel()
+            waiting.slot.withLock { $0.take() }?.resume(with: result.mapError { $0 as any Error })
+        }
+    }
+}
+
+/// Whoever comes first — the value or the timer — takes the continuation.
+final class Waiting<T: Sendable>: Sendable {
+    let slot = Mutex<CheckedContinuation<T, any Error>?>(nil)
 }
 
 /// Polls `condition` every 20 ms until it holds; fails after `timeout` seconds, saying what was awaited.

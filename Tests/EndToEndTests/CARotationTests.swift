@@ -35,8 +35,12 @@ import Testing
         func delivered(_ name: String) async throws {
             let work = ManifestWork(metadata: ObjectMeta(name: name), spec: .init(manifests: [["apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": .string(name), "namespace": "default"]]]))
             for cluster in ["c1", "c2"] { _ = try await hub.admin { try await $0.apply(work, cluster: cluster) } }
+            // After a restart, on a loaded machine, a site's first call may sit out its request timeout (5 s) or its
+            // TLS handshake timeout (10 s) before the retry that succeeds: the wait is above both.
             for agent in agents {
-                try await eventually("\(name) on every site") { try await agent.object("ConfigMap", name, namespace: "default", apiVersion: "v1") != nil }
+                try await eventually("\(name) on every site", timeout: 30) {
+                    try await agent.object("ConfigMap", name, namespace: "default", apiVersion: "v1") != nil
+                }
             }
         }
         func renewAll() async throws {

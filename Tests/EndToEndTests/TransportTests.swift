@@ -1,3 +1,5 @@
+import AsyncHTTPClient
+import CairnCommon
 import CairnTestSupport
 import Foundation
 import NIOCore
@@ -105,5 +107,30 @@ import Testing
             }
             #expect(!channel.isActive)
         }
+    }
+
+    @Test func `a request answered before its body is read ends its stream, and the client can shut down`() async throws {
+        let directory = try TemporaryDirectory("transport-early")
+        defer { directory.remove() }
+        let hub = try await TestHub(stateDirectory: directory.appending("hub"))
+        let tls = try TrustMaterial.clientTLS(roots: TrustMaterial.certificates(pem: String(contentsOfFile: hub.caPath, encoding: .utf8)))
+        // Refused on its token (401) and on its size (413) while megabytes are still to come. AsyncHTTPClient
+        // pauses such an upload and, over HTTP/2, leaves the stream open: unless the hub ends the stream, the
+        // client's shutdown waits for it forever (cairnctl hung after the error; so did tests).
+        for token in ["nope", hub.adminToken] {
+            let http = HTTPClient(eventLoopGroupProvider: .singleton)
+            var request = HTTPClientRequest(url: hub.url + "/api/v1/clusters/c1/works/w")
+            request.tlsConfiguration = tls
+            request.method = .PUT
+            request.headers.add(name: "Authorization", value: "Bearer \(token)")
+            request.body = .bytes(Array(repeating: UInt8(ascii: " "), count: 17 * 1024 * 1024))
+            let response = try await http.execute(request, timeout: .seconds(30))
+            _ = try await response.body.collect(upTo: 1 << 20)
+            #expect(response.version == .http2)
+            #expect([401, 413].contains(response.status.code))
+            let shutdown = Task { try await http.shutdown() }
+            try await value(of: shutdown, within: 10, "the client did not shut down after an early answer")
+        }
+        try await hub.stop()
     }
 }

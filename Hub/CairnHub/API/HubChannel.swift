@@ -3,6 +3,8 @@ import HummingbirdCore
 import HummingbirdHTTP2
 import Logging
 import NIOCore
+import NIOHTTP2
+import NIOHTTPTypes
 import NIOSSL
 
 /// The hub's connections: TLS, then HTTP/2 where the client offers it (ALPN) so a site's long-poll, heartbeats and
@@ -18,7 +20,10 @@ struct HubChannel: ServerChildChannel {
     let upgrade: HTTP2UpgradeChannel
 
     static func builder(tls: TLSConfiguration) -> HTTPServerBuilder {
-        HTTPServerBuilder { responder in HubChannel(upgrade: try HTTP2UpgradeChannel(tlsConfiguration: tls, responder: responder)) }
+        let configuration = HTTP2UpgradeChannel.Configuration(streamConfiguration: .init(additionalChannelHandlers: [AnsweredStreamEnds()]))
+        return HTTPServerBuilder { responder in
+            HubChannel(upgrade: try HTTP2UpgradeChannel(tlsConfiguration: tls, configuration: configuration, responder: responder))
+        }
     }
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
@@ -35,5 +40,40 @@ struct HubChannel: ServerChildChannel {
         } onCancel: {
             value.channel.close().whenComplete { _ in connection.cancel() }
         }
+    }
+}
+
+/// On an HTTP/2 stream, a response that ends before its request does ends the stream (RST_STREAM).
+///
+/// The hub may answer before it has read a request's body — refused on its token, its size, or under load. RFC 9113
+/// §8.1 lets a server then reset the stream, and a client must: AsyncHTTPClient (the agent, cairnctl) pauses such an
+/// upload and, over HTTP/2, leaves its stream open, while Hummingbird waits for the rest of the body — so the stream
+/// stays open on both sides and the client's shutdown never returns. (HTTP/1.1 connections pass through untouched:
+/// the client closes those itself.)
+final class AnsweredStreamEnds: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+    private var isStream = false
+    private var requestEnded = false
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        isStream = (try? context.channel.syncOptions?.getOption(HTTP2StreamChannelOptions.streamID)) != nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .end = unwrapInboundIn(data) { requestEnded = true }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        guard isStream, !requestEnded, case .end = unwrapOutboundIn(data) else {
+            context.write(data, promise: promise)
+            return
+        }
+        let written = promise ?? context.eventLoop.makePromise()
+        context.write(data, promise: written)
+        written.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
     }
 }
