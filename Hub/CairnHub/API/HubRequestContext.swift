@@ -1,3 +1,4 @@
+import CairnCommon
 import Hummingbird
 import NIOCore
 import NIOSSL
@@ -22,7 +23,11 @@ public struct HubRequestContext: RequestContext {
         // Over HTTP/2 the request has a stream channel of its own; TLS is on its parent, the connection.
         let connection = channel.parent ?? channel
         let certificate = try await connection.eventLoop.submit { () -> NIOSSLCertificate? in
-            try connection.pipeline.syncOperations.handler(type: NIOSSLHandler.self).peerCertificate
+            guard let tls = try? connection.pipeline.syncOperations.handler(type: NIOSSLHandler.self) else {
+                // Only a connection already torn down has no TLS handler; nobody is left to answer.
+                throw CairnError(.unauthorized, "the connection closed before its client certificate was read", field: "certificate")
+            }
+            return tls.peerCertificate
         }.get()
         guard let certificate else { return nil }
         return try Certificate(derEncoded: try certificate.toDERBytes())
