@@ -3,7 +3,6 @@ import HummingbirdCore
 import HummingbirdHTTP2
 import Logging
 import NIOCore
-import NIOHTTP2
 import NIOHTTPTypes
 import NIOSSL
 
@@ -59,7 +58,9 @@ final class AnsweredStreamEnds: ChannelDuplexHandler, RemovableChannelHandler {
     private var requestEnded = false
 
     func handlerAdded(context: ChannelHandlerContext) {
-        isStream = (try? context.channel.syncOptions?.getOption(HTTP2StreamChannelOptions.streamID)) != nil
+        // listener → connection → stream: only an HTTP/2 stream's channel has a parent with a parent of its own.
+        // (Asking a plain socket channel for an HTTP/2 option is a fatal error in NIO, not a thrown one.)
+        isStream = context.channel.parent?.parent != nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
