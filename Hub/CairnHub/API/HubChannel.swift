@@ -11,9 +11,9 @@ import NIOSSL
 ///
 /// Hummingbird's HTTP/2 channel, made safe to cancel. NIOHTTP2 hands each new stream to the connection's loop; a
 /// stream the loop no longer takes is dropped with its writer unfinished, which traps the process (NIOAsyncWriter's
-/// deinit). A cancelled loop stops taking streams at once, while the connection it serves stays open until someone
-/// closes it — so one request arriving in between stopped the hub. (Errors are not a way in: Hummingbird's connection
-/// manager closes the connection in the same event-loop turn as the error that ends the loop.)
+/// deinit). The loop stops at the first error on the connection, or when its task is cancelled, while the connection
+/// may stay open a moment longer (a TLS close waits for the peer's close_notify) — so one request arriving in between
+/// stopped the hub. `ReadsEndAtFirstError` and `handle(value:logger:)` make sure nothing is read after either.
 struct HubChannel: ServerChildChannel {
     typealias Value = HTTP2UpgradeChannel.Value
     let upgrade: HTTP2UpgradeChannel
@@ -26,7 +26,16 @@ struct HubChannel: ServerChildChannel {
     }
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
-        upgrade.setup(channel: channel, logger: logger)
+        let negotiated = upgrade.setup(channel: channel, logger: logger)
+        do {
+            let pipeline = channel.pipeline.syncOperations
+            try pipeline.addHandler(ReadsEndAtFirstError(), position: .after(try pipeline.handler(type: NIOSSLHandler.self)))
+        } catch {
+            // Never serve a connection without the guard.
+            channel.close(promise: nil)
+            return negotiated.flatMapThrowing { _ in throw error }
+        }
+        return negotiated
     }
 
     /// Serves the connection until it closes. The server's cancellation does not reach the loop directly: it closes
@@ -76,5 +85,26 @@ final class AnsweredStreamEnds: ChannelDuplexHandler, RemovableChannelHandler {
         let written = promise ?? context.eventLoop.makePromise()
         context.write(data, promise: written)
         written.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+    }
+}
+
+/// Once a connection reports an error, nothing more read on it reaches HTTP, and it closes.
+///
+/// NIOHTTP2 ends a connection's sequence of new streams at the first error it sees (`HubChannel`); a request decoded
+/// after that would trap the process. Sits between TLS and HTTP.
+final class ReadsEndAtFirstError: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    private var failed = false
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !failed else { return }
+        context.fireChannelRead(data)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        failed = true
+        context.fireErrorCaught(error)
+        context.close(promise: nil)
     }
 }
