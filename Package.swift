@@ -70,6 +70,8 @@ let package = Package(
             path: "Hub/CairnCtlKit"
         ),
         // The agent: cache, puller, reconciler, status reporter, heartbeat, adapters. Never links the hub.
+        // How the agent's process uses malloc, set before main (see Agent/CairnMalloc/CairnMalloc.c).
+        .target(name: "CairnMalloc", path: "Agent/CairnMalloc"),
         .target(
             name: "CairnAgent",
             dependencies: [
@@ -89,7 +91,7 @@ let package = Package(
             path: "Hub/cairn-hub"
         ),
         .executableTarget(name: "cairnctl", dependencies: ["CairnCtlKit"], path: "Hub/cairnctl"),
-        .executableTarget(name: "cairn-agent", dependencies: ["CairnAgent"], path: "Agent/cairn-agent"),
+        .executableTarget(name: "cairn-agent", dependencies: ["CairnAgent", "CairnMalloc"], path: "Agent/cairn-agent"),
         // The benchmark: runs cairn-hub as a child process and simulated sites (the agent's own client code) in itself.
         .target(
             name: "CairnBenchKit",

@@ -14,7 +14,9 @@ public struct AgentCache: Sendable {
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
+            try db.execute(sql: "PRAGMA cache_size = -512")
         }
+        configuration.maximumReaderCount = 2
         pool = try DatabasePool(path: path, configuration: configuration)
         // The cache holds the cluster credential: only the agent's user may read it.
         chmod(path, 0o600)
