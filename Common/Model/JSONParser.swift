@@ -87,16 +87,7 @@ public enum JSONParser {
                 skipWhitespace()
                 let value = try value(depth: depth)
                 if fields[key] == nil { fields[key] = value }
-                skipWhitespace()
-                guard index < bytes.count else { throw failure("unexpected end of the text") }
-                if bytes[index] == UInt8(ascii: ",") {
-                    index += 1
-                } else if bytes[index] == UInt8(ascii: "}") {
-                    index += 1
-                    return .object(fields)
-                } else {
-                    throw failure("expected ',' or '}'")
-                }
+                if try closes("}") { return .object(fields) }
             }
         }
 
@@ -112,16 +103,23 @@ public enum JSONParser {
             while true {
                 skipWhitespace()
                 items.append(try value(depth: depth))
-                skipWhitespace()
-                guard index < bytes.count else { throw failure("unexpected end of the text") }
-                if bytes[index] == UInt8(ascii: ",") {
-                    index += 1
-                } else if bytes[index] == UInt8(ascii: "]") {
-                    index += 1
-                    return .array(items)
-                } else {
-                    throw failure("expected ',' or ']'")
-                }
+                if try closes("]") { return .array(items) }
+            }
+        }
+
+        /// After a member or an element: true past the closing `bracket`, false past a comma.
+        mutating func closes(_ bracket: Unicode.Scalar) throws -> Bool {
+            skipWhitespace()
+            guard index < bytes.count else { throw failure("unexpected end of the text") }
+            switch bytes[index] {
+            case UInt8(ascii: ","):
+                index += 1
+                return false
+            case UInt8(ascii: bracket):
+                index += 1
+                return true
+            default:
+                throw failure("expected ',' or '\(bracket)'")
             }
         }
 

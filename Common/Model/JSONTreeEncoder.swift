@@ -133,7 +133,7 @@ final class JSONTreeEncoder: Encoder {
         }
     }
 
-    struct Unkeyed: UnkeyedEncodingContainer {
+    struct Unkeyed: UnkeyedEncodingContainer, OneValueAtATime {
         let list: List
         let codingPath: [any CodingKey]
         var count: Int { list.items.count }
@@ -141,21 +141,6 @@ final class JSONTreeEncoder: Encoder {
         var path: [any CodingKey] { codingPath + [JSONTreeDecoder.Index(list.items.count)] }
         mutating func put(_ value: JSONValue) { list.items.append(.value(value)) }
 
-        mutating func encodeNil() throws { put(.null) }
-        mutating func encode(_ value: Bool) throws { put(.bool(value)) }
-        mutating func encode(_ value: String) throws { put(.string(value)) }
-        mutating func encode(_ value: Double) throws { put(try JSONTreeEncoder.double(value, path)) }
-        mutating func encode(_ value: Float) throws { put(try JSONTreeEncoder.double(Double(value), path)) }
-        mutating func encode(_ value: Int) throws { put(.int(Int64(value))) }
-        mutating func encode(_ value: Int8) throws { put(.int(Int64(value))) }
-        mutating func encode(_ value: Int16) throws { put(.int(Int64(value))) }
-        mutating func encode(_ value: Int32) throws { put(.int(Int64(value))) }
-        mutating func encode(_ value: Int64) throws { put(.int(value)) }
-        mutating func encode(_ value: UInt) throws { put(try JSONTreeEncoder.integer(value, path)) }
-        mutating func encode(_ value: UInt8) throws { put(.int(Int64(value))) }
-        mutating func encode(_ value: UInt16) throws { put(.int(Int64(value))) }
-        mutating func encode(_ value: UInt32) throws { put(.int(Int64(value))) }
-        mutating func encode(_ value: UInt64) throws { put(try JSONTreeEncoder.integer(value, path)) }
         mutating func encode<T: Encodable>(_ value: T) throws { list.items.append(try JSONTreeEncoder.slot(for: value, codingPath: path)) }
 
         mutating func nestedContainer<NestedKey: CodingKey>(keyedBy keyType: NestedKey.Type) -> KeyedEncodingContainer<NestedKey> {
@@ -181,29 +166,40 @@ final class JSONTreeEncoder: Encoder {
         }
     }
 
-    struct Single: SingleValueEncodingContainer {
+    struct Single: SingleValueEncodingContainer, OneValueAtATime {
         let encoder: JSONTreeEncoder
         var codingPath: [any CodingKey] { encoder.codingPath }
 
+        var path: [any CodingKey] { codingPath }
         func put(_ value: JSONValue) { encoder.set(.value(value)) }
 
-        mutating func encodeNil() throws { put(.null) }
-        mutating func encode(_ value: Bool) throws { put(.bool(value)) }
-        mutating func encode(_ value: String) throws { put(.string(value)) }
-        mutating func encode(_ value: Double) throws { put(try JSONTreeEncoder.double(value, codingPath)) }
-        mutating func encode(_ value: Float) throws { put(try JSONTreeEncoder.double(Double(value), codingPath)) }
-        mutating func encode(_ value: Int) throws { put(.int(Int64(value))) }
-        mutating func encode(_ value: Int8) throws { put(.int(Int64(value))) }
-        mutating func encode(_ value: Int16) throws { put(.int(Int64(value))) }
-        mutating func encode(_ value: Int32) throws { put(.int(Int64(value))) }
-        mutating func encode(_ value: Int64) throws { put(.int(value)) }
-        mutating func encode(_ value: UInt) throws { put(try JSONTreeEncoder.integer(value, codingPath)) }
-        mutating func encode(_ value: UInt8) throws { put(.int(Int64(value))) }
-        mutating func encode(_ value: UInt16) throws { put(.int(Int64(value))) }
-        mutating func encode(_ value: UInt32) throws { put(.int(Int64(value))) }
-        mutating func encode(_ value: UInt64) throws { put(try JSONTreeEncoder.integer(value, codingPath)) }
         mutating func encode<T: Encodable>(_ value: T) throws { encoder.set(try JSONTreeEncoder.slot(for: value, codingPath: codingPath)) }
     }
+}
+
+/// The unkeyed and single-value containers: each primitive becomes one value, put at `path`.
+protocol OneValueAtATime {
+    /// Where the next value goes, for errors.
+    var path: [any CodingKey] { get }
+    mutating func put(_ value: JSONValue)
+}
+
+extension OneValueAtATime {
+    mutating func encodeNil() throws { put(.null) }
+    mutating func encode(_ value: Bool) throws { put(.bool(value)) }
+    mutating func encode(_ value: String) throws { put(.string(value)) }
+    mutating func encode(_ value: Double) throws { put(try JSONTreeEncoder.double(value, path)) }
+    mutating func encode(_ value: Float) throws { put(try JSONTreeEncoder.double(Double(value), path)) }
+    mutating func encode(_ value: Int) throws { put(.int(Int64(value))) }
+    mutating func encode(_ value: Int8) throws { put(.int(Int64(value))) }
+    mutating func encode(_ value: Int16) throws { put(.int(Int64(value))) }
+    mutating func encode(_ value: Int32) throws { put(.int(Int64(value))) }
+    mutating func encode(_ value: Int64) throws { put(.int(value)) }
+    mutating func encode(_ value: UInt) throws { put(try JSONTreeEncoder.integer(value, path)) }
+    mutating func encode(_ value: UInt8) throws { put(.int(Int64(value))) }
+    mutating func encode(_ value: UInt16) throws { put(.int(Int64(value))) }
+    mutating func encode(_ value: UInt32) throws { put(.int(Int64(value))) }
+    mutating func encode(_ value: UInt64) throws { put(try JSONTreeEncoder.integer(value, path)) }
 }
 
 /// Writes a `JSONValue` as compact JSON text exactly as `CairnJSON`'s JSONEncoder writes it: keys sorted,
