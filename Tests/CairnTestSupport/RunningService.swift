@@ -18,7 +18,13 @@ public struct RunningService: Sendable {
             for await port in stream { return port }
             return 0
         }
-        let port = try await value(of: reported, within: 30, "the server did not report its port")
+        let port: Int
+        do {
+            port = try await value(of: reported, within: 30, "the server did not report its port")
+        } catch {
+            task.cancel()
+            throw error
+        }
         continuation.finish()
         return RunningService(group: group, task: task, port: port)
     }
@@ -31,8 +37,8 @@ public struct RunningService: Sendable {
 
 extension RunningService {
     /// Ends the service the way a cancelled process does: its tasks are cancelled, with no graceful shutdown.
-    public func cancel() async {
+    public func cancel() async throws {
         task.cancel()
-        _ = try? await task.value
+        _ = try await outcome(of: task, within: 30, "the server did not stop when cancelled")
     }
 }

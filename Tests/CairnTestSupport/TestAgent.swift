@@ -63,11 +63,8 @@ public final class TestAgent: Sendable {
 extension TestAgent {
     /// Waits for the daemon to end by itself (for example after refusing to start) and returns its error.
     public func failure(timeout: Double = 10) async throws -> (any Error)? {
-        let task = self.task
-        let outcome = Task<(any Error)?, any Error> {
-            do { try await task.value; return nil } catch { return error }
-        }
-        return try await value(of: outcome, within: timeout, "the agent did not stop by itself")
+        if case .failure(let error) = try await outcome(of: task, within: timeout, "the agent did not stop by itself") { return error }
+        return nil
     }
 
     /// The agent's key and client certificate, as a TLS configuration, to make requests as this site.

@@ -44,8 +44,8 @@ public final class TestHub: Sendable {
     }
 
     /// Stops the hub by cancelling its tasks, as when one of its services fails, instead of shutting down gracefully.
-    public func cancel() async {
-        await running.cancel()
+    public func cancel() async throws {
+        try await running.cancel()
     }
 
     /// Runs `body` with an admin client for this hub.

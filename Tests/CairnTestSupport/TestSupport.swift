@@ -19,10 +19,12 @@ public struct TimedOut: Error, CustomStringConvertible {
     public var description: String
 }
 
-/// The value of `task`, waiting at most `timeout` seconds. Past that the task is cancelled and `TimedOut` names
-/// `what` at once — the caller is not held by a task that ignores its cancellation; it is left to end by itself.
-public func value<T: Sendable, Failure: Error>(of task: Task<T, Failure>, within timeout: Double, _ what: String) async throws -> T {
-    let waiting = Waiting<T>()
+/// How `task` ended — its value or its error — waiting at most `timeout` seconds. Past that the task is cancelled
+/// and `TimedOut` names `what` at once: the caller is not held by a task that ignores its cancellation.
+public func outcome<T: Sendable, Failure: Error>(
+    of task: Task<T, Failure>, within timeout: Double, _ what: String
+) async throws -> Result<T, any Error> {
+    let waiting = Waiting<Result<T, any Error>>()
     return try await withCheckedThrowingContinuation { continuation in
         waiting.slot.withLock { $0 = continuation }
         let timer = Task {
@@ -34,9 +36,14 @@ public func value<T: Sendable, Failure: Error>(of task: Task<T, Failure>, within
         Task {
             let result = await task.result
             timer.cancel()
-            waiting.slot.withLock { $0.take() }?.resume(with: result.mapError { $0 as any Error })
+            waiting.slot.withLock { $0.take() }?.resume(returning: result.mapError { $0 as any Error })
         }
     }
+}
+
+/// The value of `task` within `timeout` seconds (see `outcome(of:within:_:)`); its error, or `TimedOut`, is thrown.
+public func value<T: Sendable, Failure: Error>(of task: Task<T, Failure>, within timeout: Double, _ what: String) async throws -> T {
+    try await outcome(of: task, within: timeout, what).get()
 }
 
 /// Whoever comes first — the value or the timer — takes the continuation.

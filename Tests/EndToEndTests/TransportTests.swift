@@ -98,13 +98,14 @@ import Testing
             let hub = try await TestHub(stateDirectory: directory.appending("hub\(round)"))
             let (channel, streams) = try await connect(hub)
             #expect(try await get("/healthz", on: streams) == "200")
-            await withTaskGroup(of: Void.self) { group in
+            try await withThrowingTaskGroup(of: Void.self) { group in
                 for _ in 0..<4 {
                     group.addTask {
                         for _ in 0..<10_000 where channel.isActive { _ = try? await get("/healthz", on: streams) }
                     }
                 }
-                await hub.cancel()
+                try await hub.cancel()
+                try await group.waitForAll()
             }
             #expect(!channel.isActive)
         }
