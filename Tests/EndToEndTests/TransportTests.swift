@@ -34,8 +34,13 @@ import Testing
 
     typealias Streams = NIOHTTP2Handler.AsyncStreamMultiplexer<Void>
 
-    /// GET `path` on a new stream; the response's :status.
+    /// GET `path` on a new stream; the response's :status. Bounded: a stream the hub leaves open fails the test.
     func get(_ path: String, on streams: Streams) async throws -> String? {
+        let answer = Task { try await exchange(path, on: streams) }
+        return try await value(of: answer, within: 10, "no answer to GET \(path) on its stream")
+    }
+
+    func exchange(_ path: String, on streams: Streams) async throws -> String? {
         let stream = try await streams.openStream { channel in
             channel.eventLoop.makeCompletedFuture {
                 try NIOAsyncChannel<HTTP2Frame.FramePayload, HTTP2Frame.FramePayload>(wrappingChannelSynchronously: channel)
