@@ -72,10 +72,12 @@ let package = Package(
         // The agent: cache, puller, reconciler, status reporter, heartbeat, adapters. Never links the hub.
         // How the agent's process uses malloc, set before main (see Agent/CairnMalloc/CairnMalloc.c).
         .target(name: "CairnMalloc", path: "Agent/CairnMalloc"),
+        // malloc_trim, which Swift's Glibc module does not declare: the agent returns what each pass freed.
+        .target(name: "CairnMemory", path: "Agent/CairnMemory"),
         .target(
             name: "CairnAgent",
             dependencies: [
-                "CairnCommon",
+                "CairnCommon", "CairnMemory",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

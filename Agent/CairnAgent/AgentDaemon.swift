@@ -163,6 +163,7 @@ public final class AgentDaemon: Service, @unchecked Sendable {
                     try reportDeletionHold()
                     logger.debug("bundle committed", metadata: ["bundle.revision": .stringConvertible(bundle.revision), "bundle.works": .stringConvertible(changed.count)])
                     pendingLock.withLock { pendingApply.formUnion(changed) }
+                    FreedMemory.release()
                     await reconcileWakeup.fire()
                 }
                 backoff.reset()
@@ -223,6 +224,7 @@ public final class AgentDaemon: Service, @unchecked Sendable {
             }
             do {
                 let outcome = try await reconciler.reconcile(apply: apply)
+                FreedMemory.release()
                 if resync { lastResync = now }
                 report(ConditionType.siteAPIAvailable, Condition.true, "SiteAPIAnswered", "the site's API answered the last pass")
                 siteBackoff.reset()

@@ -25,12 +25,9 @@ extension BenchRun {
     /// The hub with every site connected and nothing changing.
     func idle() async throws {
         try await Task.sleep(for: .seconds(5))
-        let start = session.hub.stats
-        let window = 10.0
-        try await Task.sleep(for: .seconds(window))
-        let end = session.hub.stats
+        let hub = session.hub
+        let (end, _, cpu) = try await ProcessStats.idle(seconds: 10) { hub.stats }
         let perCluster = (end.resident - baseline.resident) / max(1, agents.count)
-        let cpu = ProcessStats.cpuShare(from: start, to: end, seconds: window)
         results["hub_rss_bytes"] = .int(Int64(end.resident))
         results["hub_rss_bytes_per_cluster"] = .int(Int64(perCluster))
         results["hub_cpu_idle"] = .double(cpu)
@@ -77,18 +74,19 @@ extension BenchRun {
             return
         }
         try await Task.sleep(for: .seconds(5))
-        let start = process.stats
-        let window = 10.0
-        try await Task.sleep(for: .seconds(window))
-        let end = process.stats
-        let cpu = ProcessStats.cpuShare(from: start, to: end, seconds: window)
+        let (end, peak, cpu) = try await ProcessStats.idle(seconds: 10) { process.stats }
+        let mappings = ProcessStats.residentByMapping(of: process.process.processIdentifier)
+        results["agent_rss_by_mapping"] = .object(Dictionary(uniqueKeysWithValues: mappings.map { ($0.name, JSONValue.int(Int64($0.bytes))) }))
         results["agent_rss_bytes"] = .int(Int64(end.resident))
         results["agent_anon_bytes"] = .int(Int64(end.anonymous))
+        results["agent_rss_peak_bytes"] = .int(Int64(peak))
         results["agent_cpu_idle"] = .double(cpu)
         results["agent_apply50_seconds"] = .double(seconds)
         row("real cairn-agent: 50 works written → all Applied", String(format: "%.2f s", seconds))
-        row("real cairn-agent idle with 50 works", String(format: "%.1f MiB RSS, %.1f MiB anonymous, %.2f%% of a core",
-            Double(end.resident) / 1_048_576, Double(end.anonymous) / 1_048_576, cpu * 100))
+        row("real cairn-agent idle with 50 works", String(format: "%.1f MiB RSS, %.1f MiB anonymous (median of 10 s; peak %.1f MiB RSS), %.2f%% of a core",
+            Double(end.resident) / 1_048_576, Double(end.anonymous) / 1_048_576, Double(peak) / 1_048_576, cpu * 100))
+        row("…where its resident pages are", mappings.prefix(6).map { "\($0.name) " + String(format: "%.1f", Double($0.bytes) / 1_048_576) }
+            .joined(separator: ", ") + " MiB")
     }
 
     /// Every site's initial works and the fan-out work Applied at their generation at the hub, and nothing the

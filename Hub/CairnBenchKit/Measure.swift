@@ -49,6 +49,49 @@ struct ProcessStats: Sendable {
         return ProcessStats(resident: field("VmRSS"), anonymous: field("RssAnon"), cpuSeconds: ticks / Double(sysconf(Int32(_SC_CLK_TCK))))
     }
 
+    /// Resident memory by what it maps, largest first: each file by its name, anonymous memory as "[anonymous]"
+    /// (heap and thread stacks together) — where a process's pages are, from /proc/PID/smaps.
+    static func residentByMapping(of pid: Int32) -> [(name: String, bytes: Int)] {
+        // Read to the end: Foundation's String(contentsOfFile:) stops after the first page of a /proc file.
+        let data = FileHandle(forReadingAtPath: "/proc/\(pid)/smaps")?.readDataToEndOfFile() ?? Data()
+        let smaps = String(decoding: data, as: UTF8.self)
+        var totals: [String: Int] = [:]
+        var current = "[anonymous]"
+        for line in smaps.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard let first = fields.first else { continue }
+            if first == "Rss:", fields.count > 1 {
+                totals[current, default: 0] += (Int(fields[1]) ?? 0) * 1024
+            } else if first.contains("-"), first.first?.isHexDigit == true {
+                // A mapping's header: range, permissions, offset, device, inode, then the path if it has one.
+                let path = fields.count > 5 ? fields[5...].joined(separator: " ") : ""
+                current = path.hasPrefix("/") ? String(path.split(separator: "/").last ?? "") : "[anonymous]"
+            }
+        }
+        return totals.sorted { $0.value > $1.value }.map { (name: $0.key, bytes: $0.value) }
+    }
+
+    /// Readings every 100 ms for `seconds`, through `read`: memory is the median of them (a process that wakes to
+    /// do something now and then is mostly not doing it), `peak` the largest; CPU is the share over the whole window.
+    static func idle(seconds: Double, _ read: () -> ProcessStats) async throws -> (typical: ProcessStats, peak: Int, cpu: Double) {
+        let start = read()
+        var readings = [ProcessStats]()
+        let clock = ContinuousClock()
+        let began = clock.now
+        while (clock.now - began).inSeconds < seconds {
+            try await Task.sleep(for: .milliseconds(100))
+            readings.append(read())
+        }
+        let end = readings.last ?? start
+        let middle = max(0, readings.count / 2)
+        let resident = readings.map(\.resident).sorted()
+        let anonymous = readings.map(\.anonymous).sorted()
+        let typical = ProcessStats(
+            resident: resident.isEmpty ? end.resident : resident[middle], anonymous: anonymous.isEmpty ? end.anonymous : anonymous[middle],
+            cpuSeconds: end.cpuSeconds)
+        return (typical, resident.last ?? end.resident, cpuShare(from: start, to: end, seconds: (clock.now - began).inSeconds))
+    }
+
     /// Share of one core used between two readings `seconds` apart.
     static func cpuShare(from start: ProcessStats, to end: ProcessStats, seconds: Double) -> Double {
         seconds > 0 ? (end.cpuSeconds - start.cpuSeconds) / seconds : 0

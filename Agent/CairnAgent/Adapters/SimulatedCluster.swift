@@ -24,7 +24,7 @@ public struct SimulatedCluster: ClusterAdapter {
             atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         var dbConfiguration = GRDB.Configuration()
         dbConfiguration.busyMode = .timeout(10)
-        dbConfiguration.prepareDatabase { db in try db.execute(sql: "PRAGMA cache_size = -512") }
+        dbConfiguration.prepareDatabase { db in try db.execute(sql: "PRAGMA cache_size = -128") }
         dbConfiguration.maximumReaderCount = 2
         pool = try DatabasePool(path: path, configuration: dbConfiguration)
         self.configuration = configuration

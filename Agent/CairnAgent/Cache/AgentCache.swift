@@ -14,7 +14,7 @@ public struct AgentCache: Sendable {
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
-            try db.execute(sql: "PRAGMA cache_size = -512")
+            try db.execute(sql: "PRAGMA cache_size = -128")
         }
         configuration.maximumReaderCount = 2
         pool = try DatabasePool(path: path, configuration: configuration)
