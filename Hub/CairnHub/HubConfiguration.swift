@@ -9,6 +9,9 @@ public struct HubConfiguration: Sendable {
     public var heartbeatInterval: Double = 10
     /// A cluster silent this long is marked Available=Unknown.
     public var leaseTimeout: Double = 40
+    /// The most heartbeats a second the hub asks for: beyond `heartbeatsPerSecond × heartbeatInterval` clusters,
+    /// the interval and the lease timeout stretch together (see HeartbeatPacing).
+    public var heartbeatsPerSecond: Double = 250
     /// How often the lease monitor looks.
     public var leaseCheckInterval: Double = 5
     /// The longest a bundle long-poll is held open.

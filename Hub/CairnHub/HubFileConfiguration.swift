@@ -8,6 +8,7 @@ public struct HubFileConfiguration: Decodable, Sendable {
     public var listen: String?
     public var heartbeatInterval: Double?
     public var leaseTimeout: Double?
+    public var heartbeatsPerSecond: Double?
     public var subjectAlternativeNames: [String]?
     public var certificateLifetime: String?
     public var maxLongPolls: Int?

@@ -21,6 +21,8 @@ public struct HubServer: Sendable {
     public let rescheduled = Wakeup()
     /// Fired when placement decisions, WorkSets or work statuses change: the rollout controller's cue.
     public let rollout = Wakeup()
+    /// The heartbeat interval and lease timeout, stretched with the fleet.
+    public let pacing: HeartbeatPacing
 
     /// Opens (or creates) the state directory and database, and makes sure an admin token exists.
     public init(configuration: HubConfiguration, logger: Logger) async throws {
@@ -33,6 +35,10 @@ public struct HubServer: Sendable {
         store = try SQLiteHubStore(path: configuration.databasePath)
         pki = try HubPKI.loadOrCreate(directory: configuration.pkiDirectory, names: Self.servingNames(configuration))
         try await Self.ensureAdminToken(store: store, path: configuration.adminTokenPath)
+        pacing = HeartbeatPacing(
+            interval: configuration.heartbeatInterval, leaseTimeout: configuration.leaseTimeout, heartbeatsPerSecond: configuration.heartbeatsPerSecond)
+        // Before the first heartbeat is answered, so a restarted hub asks for the interval its fleet already had.
+        pacing.update(clusters: try await store.acceptedClusterCount())
     }
 
     /// Writes a fresh admin token to `path` (mode 0600) on first start; on later starts re-registers the one there.
@@ -87,7 +93,7 @@ public struct HubServer: Sendable {
         AgentController(
             store: store, auth: auth, configuration: configuration, counters: bundleCounters, shedder: shedder, pki: pki,
             enrolmentLimiter: RateLimiter(burst: configuration.enrolmentBurst, perSecond: configuration.enrolmentPerSecond),
-            rescheduled: rescheduled, rollout: rollout
+            rescheduled: rescheduled, rollout: rollout, pacing: pacing
         ).addRoutes(to: api)
         WorkSetRoutes(store: store, auth: auth, rollout: rollout).addRoutes(to: api)
         api.get("audit") { request, _ in
@@ -102,7 +108,7 @@ public struct HubServer: Sendable {
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
         app.addServices(
-            LeaseMonitor(store: store, configuration: configuration, rescheduled: rescheduled, logger: logger),
+            LeaseMonitor(store: store, configuration: configuration, pacing: pacing, rescheduled: rescheduled, logger: logger),
             PlacementController(store: store, signal: rescheduled, decided: rollout, logger: logger),
             WorkSetController(store: store, signal: rollout, logger: logger))
         return app

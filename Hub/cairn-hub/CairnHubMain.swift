@@ -18,6 +18,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Address to listen on, HOST:PORT (default 127.0.0.1:8443).") var listen: String?
     @Option(help: "Seconds between agent heartbeats (default 10).") var heartbeatInterval: Double?
     @Option(help: "Seconds of silence before a cluster is marked Unknown (default 40).") var leaseTimeout: Double?
+    @Option(help: "Most heartbeats a second to ask for; with more clusters the interval and lease stretch together (default 250).")
+    var heartbeatsPerSecond: Double?
     @Option(name: .customLong("san"), help: "Another DNS name or IP address for the serving certificate (repeatable).") var sans: [String] = []
     @Option(help: "Lifetime of cluster client certificates, like 30d or 12h (default 30d).") var certificateLifetime: String?
     @Option(help: "Bundle long-polls held at once, one per connected agent (default 20000); beyond it 503 + Retry-After.") var maxLongPolls: Int?
@@ -27,13 +29,24 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Log level (trace, debug, info, notice, warning, error).") var logLevel: String = "info"
 
     func run() async throws {
+        EventLoopTasks.install()
         let file = try config.map(HubFileConfiguration.load) ?? HubFileConfiguration()
         guard let stateDir = stateDir ?? file.stateDir else { throw ValidationError("--state-dir (or stateDir in --config) is required") }
         var configuration = HubConfiguration(stateDirectory: stateDir)
         (configuration.host, configuration.port) = try HubCommandLine.hostPort(listen ?? file.listen ?? "127.0.0.1:8443")
         configuration.heartbeatInterval = heartbeatInterval ?? file.heartbeatInterval ?? 10
         configuration.leaseTimeout = leaseTimeout ?? file.leaseTimeout ?? 40
+        guard configuration.heartbeatInterval > 0, configuration.heartbeatInterval.isFinite else {
+            throw CairnError(.invalid, "--heartbeat-interval must be a positive number of seconds", field: "heartbeat-interval")
+        }
+        guard configuration.leaseTimeout > configuration.heartbeatInterval, configuration.leaseTimeout.isFinite else {
+            throw CairnError(.invalid, "--lease-timeout must be longer than the heartbeat interval", field: "lease-timeout")
+        }
         configuration.leaseCheckInterval = min(5, max(0.2, configuration.leaseTimeout / 8))
+        if let value = heartbeatsPerSecond ?? file.heartbeatsPerSecond {
+            guard value > 0, value.isFinite else { throw CairnError(.invalid, "--heartbeats-per-second must be positive", field: "heartbeats-per-second") }
+            configuration.heartbeatsPerSecond = value
+        }
         configuration.subjectAlternativeNames = sans + (file.subjectAlternativeNames ?? [])
         if let value = maxLongPolls ?? file.maxLongPolls {
             guard value > 0 else { throw CairnError(.invalid, "--max-long-polls must be positive", field: "max-long-polls") }

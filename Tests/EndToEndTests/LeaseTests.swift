@@ -23,6 +23,35 @@ import Testing
         try await hub.stop()
     }
 
+    @Test func `past the heartbeats the hub takes a second, the interval and the lease stretch together`() async throws {
+        let directory = try TemporaryDirectory("pacing")
+        defer { directory.remove() }
+        // Two clusters at two heartbeats a second: every 1 s instead of 0.2 s, so the 1 s lease becomes 5 s.
+        let hub = try await TestHub(stateDirectory: directory.appending("hub"), heartbeat: 0.2, leaseTimeout: 1) { $0.heartbeatsPerSecond = 2 }
+        let token = try await hub.token(autoApprove: true)
+        let c1 = try TestAgent(stateDirectory: directory.appending("c1"), hub: hub, token: token, name: "c1")
+        let c2 = try TestAgent(stateDirectory: directory.appending("c2"), hub: hub, token: token, name: "c2")
+        try await hub.waitJoined("c1")
+        try await hub.waitJoined("c2")
+        try await eventually("the interval stretched to 1 s") { hub.server.pacing.currentInterval == 1 }
+        #expect(hub.server.pacing.currentLeaseTimeout == 5)
+        func available(_ name: String) async throws -> String? {
+            try await hub.admin { try await $0.cluster(name) }.status.conditions[type: ConditionType.available]?.status
+        }
+        // Both beat at the stretched interval and stay Available past the configured lease.
+        try await Task.sleep(for: .seconds(2.5))
+        #expect(try await available("c1") == Condition.true)
+        #expect(try await available("c2") == Condition.true)
+        try await c1.stop()
+        // Silent for twice the configured lease: still within the stretched one.
+        try await Task.sleep(for: .seconds(2))
+        #expect(try await available("c1") == Condition.true)
+        try await eventually("c1 Unknown once the stretched lease ran out", timeout: 15) { try await available("c1") == Condition.unknown }
+        #expect(try await available("c2") == Condition.true)
+        try await c2.stop()
+        try await hub.stop()
+    }
+
     @Test func `a denied cluster is cut off and keeps what it runs`() async throws {
         let directory = try TemporaryDirectory("deny")
         defer { directory.remove() }

@@ -15,6 +15,7 @@ struct AgentController: Sendable {
     let enrolmentLimiter: RateLimiter
     let rescheduled: Wakeup
     let rollout: Wakeup
+    let pacing: HeartbeatPacing
     let codec = BundleCodec()
 
     func addRoutes(to group: RouterGroup<HubRequestContext>) {
@@ -129,7 +130,7 @@ struct AgentController: Sendable {
                 }
             }
             if try await store.recordHeartbeat(cluster: cluster, heartbeat: heartbeat, now: Date()) { await rescheduled.fire() }
-            return try Response.json(HeartbeatResponse(intervalSeconds: configuration.heartbeatInterval))
+            return try Response.json(HeartbeatResponse(intervalSeconds: pacing.currentInterval))
         }
     }
 

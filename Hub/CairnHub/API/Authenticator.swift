@@ -1,12 +1,14 @@
 import CairnCommon
 import Foundation
 import Hummingbird
+import Synchronization
 import X509
 
 /// Decides who a request comes from. Administrators present bearer tokens; agents present the client
 /// certificate the hub issued for the key they enrolled with, and the cluster comes from that certificate.
 struct Authenticator: Sendable {
     let store: any HubStore
+    let certificates = PeerCertificates()
 
     /// An administrator's bearer token; viewers may only read.
     func requireAdmin(_ request: Request, write: Bool) async throws -> AdminRole {
@@ -25,11 +27,12 @@ struct Authenticator: Sendable {
     /// The cluster named by the peer's client certificate, which must carry the key the cluster enrolled with and
     /// must be the cluster the request is about.
     func requireCluster(_ context: HubRequestContext, acting cluster: String) async throws -> String {
-        guard let certificate = try await context.peerCertificate() else {
+        guard let der = try await context.peerCertificateDER() else {
             throw CairnError(.unauthorized, "a client certificate issued by this hub is required", field: "certificate")
         }
-        guard let name = TrustMaterial.commonName(certificate), let identity = try await store.identity(cluster: name),
-            Secrets.constantTimeEqual(identity.keyHash, TrustMaterial.keyHash(certificate.publicKey))
+        let holder = try certificates.holder(der: der)
+        guard let name = holder.name, let identity = try await store.identity(cluster: name),
+            Secrets.constantTimeEqual(identity.keyHash, holder.keyHash)
         else {
             throw CairnError(.unauthorized, "the client certificate does not belong to an enrolled cluster", field: "certificate")
         }
@@ -71,5 +74,41 @@ struct Authenticator: Sendable {
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { return nil }
         let token = header.dropFirst("Bearer ".count).trimmingCharacters(in: .whitespaces)
         return token.isEmpty ? nil : token
+    }
+}
+
+/// What each client certificate says about who presents it — its common name and the hash of its key — read
+/// once per certificate instead of parsing it on every request. TLS has verified the certificate before a request
+/// is read; the same bytes always say the same thing, so what is remembered is keyed by a digest of the bytes.
+/// Whether the cluster is still accepted, and still holds that key, is asked of the store every time.
+final class PeerCertificates: Sendable {
+    struct Holder: Sendable {
+        let name: String?
+        let keyHash: String
+    }
+
+    private let known = Mutex<[String: Holder]>([:])
+    /// Beyond this many certificates (a fleet's worth, one per site), the memory starts afresh.
+    let capacity: Int
+
+    init(capacity: Int = 50_000) {
+        self.capacity = capacity
+    }
+
+    func holder(der: [UInt8]) throws -> Holder {
+        let digest = Hashing.sha256(der)
+        if let holder = known.withLock({ $0[digest] }) { return holder }
+        let certificate: Certificate
+        do {
+            certificate = try Certificate(derEncoded: der)
+        } catch {
+            throw CairnError(.unauthorized, "the client certificate cannot be read: \(error)", field: "certificate")
+        }
+        let holder = Holder(name: TrustMaterial.commonName(certificate), keyHash: TrustMaterial.keyHash(certificate.publicKey))
+        known.withLock { known in
+            if known.count >= capacity { known.removeAll(keepingCapacity: true) }
+            known[digest] = holder
+        }
+        return holder
     }
 }

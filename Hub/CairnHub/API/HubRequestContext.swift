@@ -2,7 +2,6 @@ import CairnCommon
 import Hummingbird
 import NIOCore
 import NIOSSL
-import X509
 
 /// The request context of every hub route. Bodies are capped deliberately: a work's manifests may reach 8 MiB
 /// of JSON; anything larger is refused before it is read.
@@ -17,19 +16,18 @@ public struct HubRequestContext: RequestContext {
 
     public var maxUploadSize: Int { 16 * 1024 * 1024 }
 
-    /// The client certificate the peer presented on this connection (already verified against the hub's CA by TLS).
-    func peerCertificate() async throws -> Certificate? {
+    /// The DER bytes of the client certificate the peer presented on this connection (already verified against
+    /// the hub's CA by TLS).
+    func peerCertificateDER() async throws -> [UInt8]? {
         let channel = self.channel
         // Over HTTP/2 the request has a stream channel of its own; TLS is on its parent, the connection.
         let connection = channel.parent ?? channel
-        let certificate = try await connection.eventLoop.submit { () -> NIOSSLCertificate? in
+        return try await connection.eventLoop.submit { () -> [UInt8]? in
             guard let tls = try? connection.pipeline.syncOperations.handler(type: NIOSSLHandler.self) else {
                 // Only a connection already torn down has no TLS handler; nobody is left to answer.
                 throw CairnError(.unauthorized, "the connection closed before its client certificate was read", field: "certificate")
             }
-            return tls.peerCertificate
+            return try tls.peerCertificate?.toDERBytes()
         }.get()
-        guard let certificate else { return nil }
-        return try Certificate(derEncoded: try certificate.toDERBytes())
     }
 }

@@ -9,10 +9,12 @@ public struct LeaseMonitor: Service {
     let configuration: HubConfiguration
     let logger: Logger
     let rescheduled: Wakeup
+    let pacing: HeartbeatPacing
 
-    public init(store: any HubStore, configuration: HubConfiguration, rescheduled: Wakeup, logger: Logger) {
+    public init(store: any HubStore, configuration: HubConfiguration, pacing: HeartbeatPacing, rescheduled: Wakeup, logger: Logger) {
         self.store = store
         self.configuration = configuration
+        self.pacing = pacing
         self.rescheduled = rescheduled
         self.logger = logger
     }
@@ -24,8 +26,15 @@ public struct LeaseMonitor: Service {
                 while true {
                     let now = Date()
                     do {
+                        let before = pacing.currentInterval
+                        let interval = pacing.update(clusters: try await store.acceptedClusterCount())
+                        if interval != before {
+                            logger.notice(
+                                "heartbeat interval stretched with the fleet",
+                                metadata: ["heartbeat.interval": .stringConvertible(interval), "lease.timeout": .stringConvertible(pacing.currentLeaseTimeout)])
+                        }
                         let silent = try await store.markSilentClusters(
-                            before: now.addingTimeInterval(-configuration.leaseTimeout), now: now)
+                            before: now.addingTimeInterval(-pacing.currentLeaseTimeout), now: now)
                         for name in silent {
                             logger.warning("cluster lease expired", metadata: ["cluster.name": .string(name)])
                         }

@@ -46,6 +46,8 @@ public protocol HubStore: Sendable {
     func recordHeartbeat(cluster name: String, heartbeat: Heartbeat, now: Date) async throws -> Bool
     /// Sets Available=Unknown on accepted clusters silent since `before`; returns their names.
     func markSilentClusters(before: Date, now: Date) async throws -> [String]
+    /// How many clusters are accepted: the ones that heartbeat.
+    func acceptedClusterCount() async throws -> Int
 
     /// Sets or clears an administrator's taint (key, value, effect).
     func setTaint(cluster name: String, taint: Taint?, key: String, now: Date) async throws -> ManagedCluster

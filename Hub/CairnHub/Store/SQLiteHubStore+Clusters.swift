@@ -225,6 +225,10 @@ extension SQLiteHubStore {
         }
     }
 
+    public func acceptedClusterCount() async throws -> Int {
+        try await pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM clusters WHERE enrolment = 'Accepted'") ?? 0 }
+    }
+
     public func markSilentClusters(before: Date, now: Date) async throws -> [String] {
         try await flushHeartbeats()
         return try await pool.write { db in
