@@ -108,7 +108,10 @@ import Testing
         try await withSetup() { setup in
             let unknown = await #expect(throws: AdapterError.self) { try await setup.adapter.apply(widget, key: ManifestKey(manifest: widget)!, strategy: .default) }
             #expect(unknown?.reason == "NoMatchingResource")
-            // The CRD's kind is served only ~300 ms after it is created; the widget right after it waits for that.
+            // The CRD's kind is served only 2 s after it is created; the widget right after it waits for that. (With
+            // the server's default 300 ms, a loaded CI machine once took longer than that to get to the widget, and
+            // found its kind served without waiting.)
+            setup.server.setEstablishDelay(.seconds(2))
             _ = try await setup.adapter.apply(crd, key: ManifestKey(manifest: crd)!, strategy: .default)
             #expect(setup.server.object("/apis/example.com/v1/namespaces/demo/widgets/w1") == nil)
             _ = try await setup.adapter.apply(widget, key: ManifestKey(manifest: widget)!, strategy: .default)
