@@ -75,21 +75,21 @@ struct ProcessStats: Sendable {
     /// do something now and then is mostly not doing it), `peak` the largest; CPU is the share over the whole window.
     static func idle(seconds: Double, _ read: () -> ProcessStats) async throws -> (typical: ProcessStats, peak: Int, cpu: Double) {
         let start = read()
-        var readings = [ProcessStats]()
         let clock = ContinuousClock()
         let began = clock.now
-        while (clock.now - began).inSeconds < seconds {
+        var end = start
+        var resident = [Int]()
+        var anonymous = [Int]()
+        repeat {
             try await Task.sleep(for: .milliseconds(100))
-            readings.append(read())
-        }
-        let end = readings.last ?? start
-        let middle = max(0, readings.count / 2)
-        let resident = readings.map(\.resident).sorted()
-        let anonymous = readings.map(\.anonymous).sorted()
-        let typical = ProcessStats(
-            resident: resident.isEmpty ? end.resident : resident[middle], anonymous: anonymous.isEmpty ? end.anonymous : anonymous[middle],
-            cpuSeconds: end.cpuSeconds)
-        return (typical, resident.last ?? end.resident, cpuShare(from: start, to: end, seconds: (clock.now - began).inSeconds))
+            end = read()
+            resident.append(end.resident)
+            anonymous.append(end.anonymous)
+        } while (clock.now - began).inSeconds < seconds
+        resident.sort()
+        anonymous.sort()
+        let typical = ProcessStats(resident: resident[resident.count / 2], anonymous: anonymous[anonymous.count / 2], cpuSeconds: end.cpuSeconds)
+        return (typical, resident[resident.count - 1], cpuShare(from: start, to: end, seconds: (clock.now - began).inSeconds))
     }
 
     /// Share of one core used between two readings `seconds` apart.
