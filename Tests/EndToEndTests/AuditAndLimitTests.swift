@@ -30,7 +30,9 @@ import Testing
     @Test func `enrolment is rate-limited per source address`() async throws {
         let directory = try TemporaryDirectory("ratelimit")
         defer { directory.remove() }
-        let hub = try await TestHub(stateDirectory: directory.appending("hub"))
+        // The bucket refills slowly enough that no machine is slow enough to earn back the ten requests past the
+        // burst: at the default 2 per second, a loaded machine taking 0.3 s per request never ran out.
+        let hub = try await TestHub(stateDirectory: directory.appending("hub")) { $0.enrolmentPerSecond = 0.05 }
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
         let tls = try TrustMaterial.clientTLS(roots: TrustMaterial.certificates(pem: String(contentsOfFile: hub.caPath, encoding: .utf8)))
         let csr = try AgentKey.loadOrCreate(path: directory.appending("probe.key")).csr(cluster: "guess")
