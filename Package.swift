@@ -127,7 +127,15 @@ let package = Package(
             dependencies: ["CairnCommon", "CairnTestSupport", .product(name: "CompressNIO", package: "compress-nio")],
             resources: [.copy("FuzzCorpus")]
         ),
-        .testTarget(name: "CairnHubTests", dependencies: ["CairnHub", "CairnTestSupport"]),
+        .testTarget(
+            name: "CairnHubTests",
+            dependencies: [
+                "CairnHub", "CairnTestSupport",
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2"),
+            ]
+        ),
         .testTarget(name: "CairnAgentTests", dependencies: ["CairnAgent", "CairnHub", "CairnTestSupport"]),
         .testTarget(
             name: "EndToEndTests",

@@ -88,23 +88,61 @@ final class AnsweredStreamEnds: ChannelDuplexHandler, RemovableChannelHandler {
     }
 }
 
-/// Once a connection reports an error, nothing more read on it reaches HTTP, and it closes.
+/// Once a connection reports an error, nothing more read on it reaches HTTP, and it closes; and HTTP hears of an
+/// error or the connection's end only once it has finished with what it was reading.
 ///
-/// NIOHTTP2 ends a connection's sequence of new streams at the first error it sees (`HubChannel`); a request decoded
-/// after that would trap the process. Sits between TLS and HTTP.
+/// NIOHTTP2 ends a connection's sequence of new streams at the first error it sees, and when the connection goes
+/// inactive (`HubChannel`); a stream opened after that is dropped unfinished, which traps the process. Both can
+/// happen in the middle of a read: NIOHTTP2 decodes every frame of a read in one loop, a frame can make it write
+/// (a reset stream, a settings ack), and a write to a socket the peer has just reset closes the connection then and
+/// there — the error and the end arrive re-entrantly while frames later in the same read, new streams among them,
+/// are still to be decoded. (Seen three or four times a test run; one crashed CI.) So the two events wait here
+/// until the read in progress returns, and nothing read afterwards passes. Sits between TLS and HTTP.
 final class ReadsEndAtFirstError: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
+
+    private enum Held {
+        case error(any Error)
+        case inactive
+    }
+
     private var failed = false
+    /// Reads in progress (a read can start another, re-entrantly).
+    private var reading = 0
+    private var held: [Held] = []
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !failed else { return }
+        reading += 1
         context.fireChannelRead(data)
+        reading -= 1
+        guard reading == 0, !held.isEmpty else { return }
+        let events = held
+        held = []
+        for event in events {
+            switch event {
+            case .error(let error): context.fireErrorCaught(error)
+            case .inactive: context.fireChannelInactive()
+            }
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if reading > 0 {
+            held.append(.inactive)
+        } else {
+            context.fireChannelInactive()
+        }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         failed = true
-        context.fireErrorCaught(error)
+        if reading > 0 {
+            held.append(.error(error))
+        } else {
+            context.fireErrorCaught(error)
+        }
         context.close(promise: nil)
     }
 }
