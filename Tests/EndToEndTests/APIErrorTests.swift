@@ -16,17 +16,17 @@ import Testing
     }
 
     func send(_ hub: TestHub, _ method: HTTPMethod, _ path: String, body: [UInt8]?, token: String?) async throws -> Answer {
-        let http = HTTPClient(eventLoopGroupProvider: .singleton)
         var request = HTTPClientRequest(url: hub.url + path)
         request.tlsConfiguration = try TrustMaterial.clientTLS(roots: TrustMaterial.certificates(pem: String(contentsOfFile: hub.caPath, encoding: .utf8)))
         request.method = method
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let body { request.body = .bytes(body) }
-        let response = try await http.execute(request, timeout: .seconds(30))
-        let data = try await response.body.collect(upTo: 1 << 20)
-        let error = try? CairnJSON.decode(CairnError.Body.self, from: Data(data.readableBytesView)).error
-        try await http.shutdown()
-        return Answer(status: Int(response.status.code), error: error)
+        return try await withHTTPClient { http in
+            let response = try await http.execute(request, timeout: .seconds(30))
+            let data = try await response.body.collect(upTo: 1 << 20)
+            let error = try? CairnJSON.decode(CairnError.Body.self, from: Data(data.readableBytesView)).error
+            return Answer(status: Int(response.status.code), error: error)
+        }
     }
 
     @Test func `malformed, invalid, oversized and unauthorised requests are refused and change nothing`() async throws {

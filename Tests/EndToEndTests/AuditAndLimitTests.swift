@@ -33,26 +33,27 @@ import Testing
         // The bucket refills slowly enough that no machine is slow enough to earn back the ten requests past the
         // burst: at the default 2 per second, a loaded machine taking 0.3 s per request never ran out.
         let hub = try await TestHub(stateDirectory: directory.appending("hub")) { $0.enrolmentPerSecond = 0.05 }
-        let http = HTTPClient(eventLoopGroupProvider: .singleton)
         let tls = try TrustMaterial.clientTLS(roots: TrustMaterial.certificates(pem: String(contentsOfFile: hub.caPath, encoding: .utf8)))
         let csr = try AgentKey.loadOrCreate(path: directory.appending("probe.key")).csr(cluster: "guess")
         let body = try CairnJSON.encode(EnrolRequest(token: "nope.nope", clusterName: "guess", labels: nil, credentialHash: String(repeating: "a", count: 64), csr: csr, claims: nil))
-        var statuses = [Int]()
-        var retryAfter: String?
-        for _ in 0..<30 {
-            var request = HTTPClientRequest(url: hub.url + "/api/v1/agent/enrol")
-            request.method = .POST
-            request.tlsConfiguration = tls
-            request.body = .bytes(body)
-            let response = try await http.execute(request, timeout: .seconds(30))
-            _ = try await response.body.collect(upTo: 1 << 20)
-            statuses.append(Int(response.status.code))
-            if response.status.code == 429 { retryAfter = response.headers.first(name: "Retry-After") }
+        let (statuses, retryAfter) = try await withHTTPClient { http in
+            var statuses = [Int]()
+            var retryAfter: String?
+            for _ in 0..<30 {
+                var request = HTTPClientRequest(url: hub.url + "/api/v1/agent/enrol")
+                request.method = .POST
+                request.tlsConfiguration = tls
+                request.body = .bytes(body)
+                let response = try await http.execute(request, timeout: .seconds(30))
+                _ = try await response.body.collect(upTo: 1 << 20)
+                statuses.append(Int(response.status.code))
+                if response.status.code == 429 { retryAfter = response.headers.first(name: "Retry-After") }
+            }
+            return (statuses, retryAfter)
         }
         #expect(statuses.prefix(20).allSatisfy { $0 == 401 })
         #expect(statuses.contains(429))
         #expect(retryAfter != nil)
-        try await http.shutdown()
         try await hub.stop()
     }
 }

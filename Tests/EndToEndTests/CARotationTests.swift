@@ -72,18 +72,17 @@ import Testing
         var stale = firstIdentity
         stale.caPEM = try String(contentsOfFile: hub.caPath, encoding: .utf8)
         let staleTLS = try stale.tls(key: try AgentKey.loadOrCreate(path: agents[0].daemon.configuration.keyPath))
-        let http = HTTPClient(eventLoopGroupProvider: .singleton)
         var request = HTTPClientRequest(url: hub.url + "/api/v1/agent/clusters/c1/bundle?wait=0")
         request.tlsConfiguration = staleTLS
-        let accepted: Bool
-        do {
-            let response = try await http.execute(request, timeout: .seconds(10))
-            _ = try await response.body.collect(upTo: 1 << 24)
-            accepted = response.status == .ok
-        } catch {
-            accepted = false
+        let accepted = try await withHTTPClient { http in
+            do {
+                let response = try await http.execute(request, timeout: .seconds(10))
+                _ = try await response.body.collect(upTo: 1 << 24)
+                return response.status == .ok
+            } catch {
+                return false
+            }
         }
-        try await http.shutdown()
         #expect(!accepted)
         for agent in agents { try await agent.stop() }
         try await hub.stop()

@@ -11,18 +11,13 @@ import Testing
 @Suite(.serialized) struct OverloadTests {
     /// Status and Retry-After of one request made with `tls`.
     static func request(_ url: String, tls: TLSConfiguration, headers: [(String, String)] = []) async throws -> (Int, String?) {
-        let http = HTTPClient(eventLoopGroupProvider: .singleton)
         var request = HTTPClientRequest(url: url)
         request.tlsConfiguration = tls
         for (name, value) in headers { request.headers.add(name: name, value: value) }
-        do {
+        return try await withHTTPClient { http in
             let response = try await http.execute(request, timeout: .seconds(30))
             _ = try await response.body.collect(upTo: 1 << 24)
-            try await http.shutdown()
             return (Int(response.status.code), response.headers.first(name: "Retry-After"))
-        } catch {
-            try? await http.shutdown()
-            throw error
         }
     }
 

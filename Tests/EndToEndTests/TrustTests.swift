@@ -13,19 +13,14 @@ import Testing
 @Suite(.serialized) struct TrustTests {
     /// A request made with a site's own key and certificate (or none); returns the status.
     func status(_ hub: TestHub, _ method: HTTPMethod, _ path: String, tls: TLSConfiguration, body: String? = nil) async throws -> Int {
-        let http = HTTPClient(eventLoopGroupProvider: .singleton)
         var request = HTTPClientRequest(url: hub.url + path)
         request.method = method
         request.tlsConfiguration = tls
         if let body { request.body = .bytes(Array(body.utf8)) }
-        do {
+        return try await withHTTPClient { http in
             let response = try await http.execute(request, timeout: .seconds(30))
             _ = try await response.body.collect(upTo: 1 << 24)
-            try await http.shutdown()
             return Int(response.status.code)
-        } catch {
-            try? await http.shutdown()
-            throw error
         }
     }
 
