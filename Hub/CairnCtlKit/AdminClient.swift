@@ -11,6 +11,10 @@ public struct AdminClient: Sendable {
     let baseURL: String
     let token: String
     let tls: TLSConfiguration?
+    /// How long a request keeps trying while the hub sheds it (503 or 429 with Retry-After): it is sent again
+    /// after the wait the hub asks for, as long as that wait ends within this many seconds of the first try.
+    /// Creating a token is never sent twice (a second try could make a second token); 0 never retries.
+    public var retryWithin: Double = 60
 
     public init(http: HTTPClient, baseURL: String, token: String, tls: TLSConfiguration?) {
         self.http = http
@@ -70,16 +74,16 @@ public struct AdminClient: Sendable {
     public func clusters() async throws -> [ManagedCluster] { try await get("clusters", ItemList<ManagedCluster>.self).items }
     public func cluster(_ name: String) async throws -> ManagedCluster { try await get("clusters/\(escape(name))", ManagedCluster.self) }
     public func approve(_ name: String, renew: Bool = false) async throws -> ManagedCluster {
-        try await send(.POST, "clusters/\(escape(name))/approve\(renew ? "?renew=true" : "")", Optional<String>.none)
+        try await send(.POST, "clusters/\(escape(name))/approve\(renew ? "?renew=true" : "")", Optional<String>.none, retryable: true)
     }
     public func deny(_ name: String) async throws -> ManagedCluster {
-        try await send(.POST, "clusters/\(escape(name))/deny", Optional<String>.none)
+        try await send(.POST, "clusters/\(escape(name))/deny", Optional<String>.none, retryable: true)
     }
     public func label(_ name: String, _ patch: LabelPatch) async throws -> ManagedCluster {
         try await send(.PATCH, "clusters/\(escape(name))/labels", patch)
     }
     public func releaseDeletions(_ name: String) async throws -> ManagedCluster {
-        try await send(.POST, "clusters/\(escape(name))/release-deletions", Optional<String>.none)
+        try await send(.POST, "clusters/\(escape(name))/release-deletions", Optional<String>.none, retryable: true)
     }
     public func removeCluster(_ name: String) async throws {
         let _: Empty = try await send(.DELETE, "clusters/\(escape(name))", Optional<String>.none)
@@ -141,7 +145,9 @@ public struct AdminClient: Sendable {
         try await send(.GET, path, Optional<String>.none)
     }
 
-    func send<Body: Encodable, T: Decodable>(_ method: HTTPMethod, _ path: String, _ body: Body?) async throws -> T {
+    /// Sends a request; one the hub sheds is sent again as `retryWithin` allows. Every method but POST is
+    /// idempotent here; a POST that is (a state transition such as approve) says so with `retryable`.
+    func send<Body: Encodable, T: Decodable>(_ method: HTTPMethod, _ path: String, _ body: Body?, retryable: Bool? = nil) async throws -> T {
         var request = HTTPClientRequest(url: "\(baseURL)/api/v1/\(path)")
         request.method = method
         request.tlsConfiguration = tls
@@ -150,18 +156,28 @@ public struct AdminClient: Sendable {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(try CairnJSON.encode(body))
         }
-        let response: HTTPClientResponse
-        do {
-            response = try await http.execute(request, timeout: .seconds(60))
-        } catch {
-            throw CairnError(.unavailable, "cannot reach the hub at \(baseURL): \(error)")
-        }
-        let data = try await response.body.collect(upTo: 256 * 1024 * 1024)
-        guard (200..<300).contains(response.status.code) else {
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds((retryable ?? (method != .POST)) ? retryWithin : 0)
+        while true {
+            let response: HTTPClientResponse
+            do {
+                response = try await http.execute(request, timeout: .seconds(60))
+            } catch {
+                throw CairnError(.unavailable, "cannot reach the hub at \(baseURL): \(error)")
+            }
+            let data = try await response.body.collect(upTo: 256 * 1024 * 1024)
+            if (200..<300).contains(response.status.code) {
+                if let empty = Empty() as? T { return empty }
+                return try CairnJSON.decode(T.self, from: Data(data.readableBytesView), what: "hub answer")
+            }
+            if [429, 503].contains(response.status.code), let wait = response.headers.first(name: "Retry-After").flatMap(Int.init), wait > 0,
+                clock.now + .seconds(wait) <= deadline
+            {
+                try await Task.sleep(for: .seconds(wait))
+                continue
+            }
             if let body = try? CairnJSON.decode(CairnError.Body.self, from: Data(data.readableBytesView)) { throw body.error }
             throw CairnError(.internal, "hub answered \(response.status)")
         }
-        if let empty = Empty() as? T { return empty }
-        return try CairnJSON.decode(T.self, from: Data(data.readableBytesView), what: "hub answer")
     }
 }

@@ -4,6 +4,7 @@ import CairnCtlKit
 import CairnHub
 import CairnTestSupport
 import Foundation
+import NIOCore
 import NIOSSL
 import Testing
 
@@ -86,6 +87,68 @@ import Testing
         #expect(results.filter { $0.0 == 503 }.allSatisfy { $0.1.flatMap(Int.init) != nil })
         // Once the burst is over, everything is answered.
         #expect(try await Self.request(hub.url + "/api/v1/clusters", tls: tls, headers: [("Authorization", "Bearer \(hub.adminToken)")]).0 == 200)
+        try await hub.stop()
+    }
+
+    /// Takes the hub's one request slot (`maxConcurrentRequests = 1`) with a token creation whose body stops after
+    /// its first byte; `release` sends the rest. Returns once the hub holds it.
+    static func holdTheSlot(_ hub: TestHub, tls: TLSConfiguration) async throws -> (held: Task<Int, any Error>, release: @Sendable () -> Void) {
+        let ask = try CairnJSON.encode(TokenRequest(autoApprove: false, labels: [:], ttlSeconds: nil, maxUses: nil))
+        let (body, sending) = AsyncStream.makeStream(of: ByteBuffer.self)
+        let (url, token) = (hub.url, hub.adminToken)
+        let held = Task {
+            try await withHTTPClient { http in
+                var request = HTTPClientRequest(url: url + "/api/v1/tokens")
+                request.method = .POST
+                request.tlsConfiguration = tls
+                request.headers.add(name: "Authorization", value: "Bearer \(token)")
+                request.headers.add(name: "Content-Type", value: "application/json")
+                request.body = .stream(body, length: .known(Int64(ask.count)))
+                let response = try await http.execute(request, timeout: .seconds(60))
+                _ = try await response.body.collect(upTo: 1 << 20)
+                return Int(response.status.code)
+            }
+        }
+        sending.yield(ByteBuffer(bytes: ask.prefix(1)))
+        try await eventually("the hub busy with the held request") { hub.server.shedder.requestsInFlight == 1 }
+        return (held, {
+            sending.yield(ByteBuffer(bytes: ask.dropFirst()))
+            sending.finish()
+        })
+    }
+
+    @Test func `an administrator's request the hub sheds is sent again when the hub says, and goes through`() async throws {
+        let directory = try TemporaryDirectory("overload-admin")
+        defer { directory.remove() }
+        let hub = try await TestHub(stateDirectory: directory.appending("hub")) { $0.maxConcurrentRequests = 1 }
+        var configured = TLSConfiguration.makeClientConfiguration()
+        configured.trustRoots = .file(hub.caPath)
+        let tls = configured
+
+        // Shed while another request holds the hub, cairnctl's request waits as told and then goes through.
+        let first = try await Self.holdTheSlot(hub, tls: tls)
+        let shedBefore = hub.server.shedder.shed
+        let listing = Task { try await hub.admin { try await $0.clusters() } }
+        try await eventually("the administrator's request shed") { hub.server.shedder.shed > shedBefore }
+        first.release()
+        #expect((200..<300).contains(try await value(of: first.held, within: 30, "the held request")))
+        #expect(try await value(of: listing, within: 60, "the shed request, sent again").isEmpty)
+
+        // Creating a token is never sent twice (the first try might have made one): shed, it fails at once.
+        let second = try await Self.holdTheSlot(hub, tls: tls)
+        let creating = Task {
+            try await hub.admin { client in
+                var client = client
+                client.retryWithin = 3_600
+                return try await client.createToken(TokenRequest(autoApprove: false, labels: [:], ttlSeconds: nil, maxUses: nil))
+            }
+        }
+        let outcome = try await outcome(of: creating, within: 30, "the shed token creation to fail")
+        #expect(throws: CairnError.self) { try outcome.get() }
+        #expect((try? outcome.get()) == nil)
+        if case .failure(let error as CairnError) = outcome { #expect(error.code == .unavailable) }
+        second.release()
+        _ = try await value(of: second.held, within: 30, "the second held request")
         try await hub.stop()
     }
 }

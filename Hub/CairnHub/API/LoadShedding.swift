@@ -19,6 +19,9 @@ public final class LoadShedder: Sendable {
     /// How many requests were shed so far.
     public var shed: Int { shedCount.load(ordering: .relaxed) }
 
+    /// Requests being handled now (long-polls aside).
+    public var requestsInFlight: Int { requests.load(ordering: .relaxed) }
+
     /// Runs `body` as a held long-poll, or throws 503 when the hub holds as many as it may.
     func holdingLongPoll<T>(_ body: () async throws -> T) async throws -> T {
         try await holding(longPolls, limit: maxLongPolls, what: "agents waiting for bundles", body)
