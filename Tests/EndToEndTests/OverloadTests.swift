@@ -69,9 +69,7 @@ import Testing
         let directory = try TemporaryDirectory("overload-requests")
         defer { directory.remove() }
         let hub = try await TestHub(stateDirectory: directory.appending("hub")) { $0.maxConcurrentRequests = 1 }
-        var configured = TLSConfiguration.makeClientConfiguration()
-        configured.trustRoots = .file(hub.caPath)
-        let tls = configured
+        let tls = Self.trusting(hub)
         let (url, token) = (hub.url, hub.adminToken)
         let results = try await withThrowingTaskGroup(of: (Int, String?).self) { group in
             for _ in 0..<40 {
@@ -88,6 +86,13 @@ import Testing
         // Once the burst is over, everything is answered.
         #expect(try await Self.request(hub.url + "/api/v1/clusters", tls: tls, headers: [("Authorization", "Bearer \(hub.adminToken)")]).0 == 200)
         try await hub.stop()
+    }
+
+    /// A client TLS configuration that trusts the hub's CA and presents no certificate (an administrator's).
+    static func trusting(_ hub: TestHub) -> TLSConfiguration {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .file(hub.caPath)
+        return tls
     }
 
     /// Takes the hub's one request slot (`maxConcurrentRequests = 1`) with a token creation whose body stops after
@@ -121,9 +126,7 @@ import Testing
         let directory = try TemporaryDirectory("overload-admin")
         defer { directory.remove() }
         let hub = try await TestHub(stateDirectory: directory.appending("hub")) { $0.maxConcurrentRequests = 1 }
-        var configured = TLSConfiguration.makeClientConfiguration()
-        configured.trustRoots = .file(hub.caPath)
-        let tls = configured
+        let tls = Self.trusting(hub)
 
         // Shed while another request holds the hub, cairnctl's request waits as told and then goes through.
         let first = try await Self.holdTheSlot(hub, tls: tls)
