@@ -91,7 +91,8 @@ extension SQLiteHubStore {
         try await pool.read { db in
             guard
                 let row = try Row.fetchOne(
-                    db, sql: "SELECT credential_hash, enrolment, key_hash, csr, certificate FROM clusters WHERE name = ?", arguments: [name]),
+                    try db.cachedStatement(sql: "SELECT credential_hash, enrolment, key_hash, csr, certificate FROM clusters WHERE name = ?"),
+                    arguments: [name]),
                 let state = EnrolmentState(rawValue: row["enrolment"])
             else { return nil }
             return ClusterIdentity(state: state, credentialHash: row["credential_hash"], keyHash: row["key_hash"], csr: row["csr"], certificate: row["certificate"])
@@ -258,6 +259,13 @@ extension SQLiteHubStore {
             throw CairnError(.notFound, "cluster \(name) not found", field: "cluster")
         }
         return try cluster(from: row)
+    }
+
+    /// `requireCluster` for a caller that only needs the cluster to exist: nothing decoded.
+    static func requireClusterExists(_ db: Database, _ name: String) throws {
+        guard try Bool.fetchOne(try db.cachedStatement(sql: "SELECT 1 FROM clusters WHERE name = ?"), arguments: [name]) != nil else {
+            throw CairnError(.notFound, "cluster \(name) not found", field: "cluster")
+        }
     }
 
     static func cluster(from row: Row) throws -> ManagedCluster {

@@ -3,41 +3,57 @@ import Foundation
 import GRDB
 
 extension SQLiteHubStore {
+    /// One write, shaped for throughput (it is the API's hottest write): the cluster is only checked to exist, the
+    /// work is read once, and what it becomes — with the hash bundles carry — is written in one statement and
+    /// returned without reading it back. Statements are cached.
     public func applyWork(_ work: ManifestWork, cluster: String, now: Date) async throws -> ManifestWork {
         let (stored, changed) = try await pool.write { db -> (ManifestWork, Bool) in
-            _ = try Self.requireCluster(db, cluster)
+            try Self.requireClusterExists(db, cluster)
             let spec = try Self.json(work.spec)
             let labels = try work.metadata.labels.map(Self.json)
             let annotations = try work.metadata.annotations.map(Self.json)
-            let existing = try Row.fetchOne(db, sql: "SELECT * FROM works WHERE cluster = ? AND name = ?", arguments: [cluster, work.name])
+            let existing = try Row.fetchOne(
+                try db.cachedStatement(sql: "SELECT * FROM works WHERE cluster = ? AND name = ?"), arguments: [cluster, work.name])
             if let existing, existing["spec"] == spec, existing["labels"] == labels, existing["annotations"] == annotations,
                 existing["deleting_at"] == nil as Double?
             {
                 return (try Self.work(from: existing, cluster: cluster), false)
             }
-            let revision = try Self.bumpRevision(db, cluster)
+            // The work as a bundle will carry it (built as `work(from:forBundle:)` builds it from the row, the spec
+            // decoded from the very text stored), so its hash is written with it.
+            var metadata = ObjectMeta(name: work.name, namespace: cluster)
+            metadata.labels = try labels.map { try Self.decode([String: String].self, $0) }
+            metadata.annotations = try annotations.map { try Self.decode([String: String].self, $0) }
             if let existing {
-                try db.execute(
-                    sql: """
-                        UPDATE works SET spec = ?, labels = ?, annotations = ?, generation = generation + 1, revision = ?,
-                            deleting_at = NULL WHERE cluster = ? AND name = ?
-                        """,
-                    arguments: [spec, labels, annotations, revision, cluster, work.name])
-                _ = existing
+                metadata.uid = existing["uid"]
+                metadata.generation = (existing["generation"] as Int64) + 1
+                metadata.creationTimestamp = Date(timeIntervalSince1970: existing["created_at"])
             } else {
-                try db.execute(
-                    sql: """
-                        INSERT INTO works (cluster, name, uid, labels, annotations, generation, spec, revision, created_at)
-                        VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?)
-                        """,
-                    arguments: [cluster, work.name, UUID().uuidString.lowercased(), labels, annotations, spec, revision, now.timeIntervalSince1970])
+                metadata.uid = UUID().uuidString.lowercased()
+                metadata.generation = 1
+                metadata.creationTimestamp = Date(timeIntervalSince1970: now.timeIntervalSince1970)
             }
-            try db.execute(sql: "DELETE FROM tombstones WHERE cluster = ? AND name = ?", arguments: [cluster, work.name])
-            // The hash of the work as bundles carry it, so each bundle can state the digest of the whole state.
-            let row = try Row.fetchOne(db, sql: "SELECT * FROM works WHERE cluster = ? AND name = ?", arguments: [cluster, work.name])!
-            let hash = try BundleStatement.workHash(try Self.work(from: row, cluster: cluster, forBundle: true))
-            try db.execute(sql: "UPDATE works SET bundle_hash = ? WHERE cluster = ? AND name = ?", arguments: [hash, cluster, work.name])
-            return (try Self.requireWork(db, cluster, work.name), true)
+            var stored = ManifestWork(metadata: metadata, spec: try Self.decode(ManifestWork.Spec.self, spec), status: nil)
+            let hash = try BundleStatement.workHash(stored)
+            let revision = try Self.bumpRevision(db, cluster)
+            if existing != nil {
+                try db.cachedStatement(
+                    sql: """
+                        UPDATE works SET spec = ?, labels = ?, annotations = ?, generation = ?, revision = ?, bundle_hash = ?,
+                            deleting_at = NULL WHERE cluster = ? AND name = ?
+                        """
+                ).execute(arguments: [spec, labels, annotations, metadata.generation, revision, hash, cluster, work.name])
+            } else {
+                try db.cachedStatement(
+                    sql: """
+                        INSERT INTO works (cluster, name, uid, labels, annotations, generation, spec, revision, created_at, bundle_hash)
+                        VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?)
+                        """
+                ).execute(arguments: [cluster, work.name, metadata.uid, labels, annotations, spec, revision, now.timeIntervalSince1970, hash])
+            }
+            try db.cachedStatement(sql: "DELETE FROM tombstones WHERE cluster = ? AND name = ?").execute(arguments: [cluster, work.name])
+            stored.status = try (existing?["status"] as String?).map { try Self.decode(ManifestWork.Status.self, $0) }
+            return (stored, true)
         }
         if changed { await changes.publish(cluster) }
         return stored
@@ -53,7 +69,7 @@ extension SQLiteHubStore {
     public func works(cluster: String?) async throws -> [ManifestWork] {
         try await pool.read { db in
             if let cluster {
-                _ = try Self.requireCluster(db, cluster)
+                try Self.requireClusterExists(db, cluster)
                 return try Row.fetchAll(db, sql: "SELECT * FROM works WHERE cluster = ? ORDER BY name", arguments: [cluster])
                     .map { try Self.work(from: $0, cluster: cluster) }
             }
@@ -81,7 +97,7 @@ extension SQLiteHubStore {
 
     public func recordStatus(cluster: String, report: StatusReport, now: Date) async throws {
         try await pool.write { db in
-            var last = try Int64.fetchOne(db, sql: "SELECT last_transition FROM clusters WHERE name = ?", arguments: [cluster]) ?? 0
+            var last = try Int64.fetchOne(try db.cachedStatement(sql: "SELECT last_transition FROM clusters WHERE name = ?"), arguments: [cluster]) ?? 0
             for transition in report.transitions ?? [] where transition.sequence > last {
                 try Self.insert(
                     db,
@@ -97,17 +113,13 @@ extension SQLiteHubStore {
                         time: now, object: "ManagedCluster/\(cluster)", reason: "TransitionsDropped",
                         message: "the site's journal was full: \(dropped) status transitions were dropped before they could be sent"))
             }
-            try db.execute(sql: "UPDATE clusters SET last_transition = ? WHERE name = ?", arguments: [last, cluster])
+            try db.cachedStatement(sql: "UPDATE clusters SET last_transition = ? WHERE name = ?").execute(arguments: [last, cluster])
             for update in report.works {
                 if update.deleted {
                     // Only a work the hub asked to delete goes away; a stale report never removes a live work.
-                    try db.execute(
-                        sql: "DELETE FROM works WHERE cluster = ? AND name = ? AND deleting_at IS NOT NULL",
-                        arguments: [cluster, update.name])
+                    try db.cachedStatement(sql: "DELETE FROM works WHERE cluster = ? AND name = ? AND deleting_at IS NOT NULL").execute(arguments: [cluster, update.name])
                 } else if let status = update.status {
-                    try db.execute(
-                        sql: "UPDATE works SET status = ? WHERE cluster = ? AND name = ? AND generation >= ?",
-                        arguments: [try Self.json(status), cluster, update.name, update.observedGeneration])
+                    try db.cachedStatement(sql: "UPDATE works SET status = ? WHERE cluster = ? AND name = ? AND generation >= ?").execute(arguments: [try Self.json(status), cluster, update.name, update.observedGeneration])
                 }
             }
         }
@@ -115,7 +127,7 @@ extension SQLiteHubStore {
 
     public func revision(cluster: String) async throws -> Int64 {
         try await pool.read { db in
-            guard let revision = try Int64.fetchOne(db, sql: "SELECT revision FROM clusters WHERE name = ?", arguments: [cluster]) else {
+            guard let revision = try Int64.fetchOne(try db.cachedStatement(sql: "SELECT revision FROM clusters WHERE name = ?"), arguments: [cluster]) else {
                 throw CairnError(.notFound, "cluster \(cluster) not found", field: "cluster")
             }
             return revision
@@ -125,10 +137,10 @@ extension SQLiteHubStore {
     public func bundle(cluster: String, since: Int64?) async throws -> StoredBundle {
         try await pool.read { db in
             let hashes = try Row.fetchAll(
-                db, sql: "SELECT name, bundle_hash FROM works WHERE cluster = ? AND deleting_at IS NULL", arguments: [cluster]
+                try db.cachedStatement(sql: "SELECT name, bundle_hash FROM works WHERE cluster = ? AND deleting_at IS NULL"), arguments: [cluster]
             ).map { (name: $0["name"] as String, hash: $0["bundle_hash"] as String) }
             let stateDigest = BundleStatement.stateDigest(hashes)
-            guard let row = try Row.fetchOne(db, sql: "SELECT revision, tombstone_horizon, deletions_released_through FROM clusters WHERE name = ?", arguments: [cluster]) else {
+            guard let row = try Row.fetchOne(try db.cachedStatement(sql: "SELECT revision, tombstone_horizon, deletions_released_through FROM clusters WHERE name = ?"), arguments: [cluster]) else {
                 throw CairnError(.notFound, "cluster \(cluster) not found", field: "cluster")
             }
             let revision: Int64 = row["revision"]
@@ -139,17 +151,17 @@ extension SQLiteHubStore {
             // a revision this hub has actually issued.
             if let since, since > 0, since >= horizon, since <= revision {
                 let works = try Row.fetchAll(
-                    db, sql: "SELECT * FROM works WHERE cluster = ? AND revision > ? AND deleting_at IS NULL ORDER BY name",
+                    try db.cachedStatement(sql: "SELECT * FROM works WHERE cluster = ? AND revision > ? AND deleting_at IS NULL ORDER BY name"),
                     arguments: [cluster, since]
                 ).map { try Self.work(from: $0, cluster: cluster, forBundle: true) }
                 let tombstones = try Row.fetchAll(
-                    db, sql: "SELECT name, revision FROM tombstones WHERE cluster = ? AND revision > ? ORDER BY name",
+                    try db.cachedStatement(sql: "SELECT name, revision FROM tombstones WHERE cluster = ? AND revision > ? ORDER BY name"),
                     arguments: [cluster, since]
                 ).map { Tombstone(name: $0["name"], revision: $0["revision"]) }
                 return StoredBundle(bundle: WorkBundle(cluster: cluster, revision: revision, since: since, works: works, tombstones: tombstones, deletionsReleasedThrough: released), stateDigest: stateDigest)
             }
             let works = try Row.fetchAll(
-                db, sql: "SELECT * FROM works WHERE cluster = ? AND deleting_at IS NULL ORDER BY name", arguments: [cluster]
+                try db.cachedStatement(sql: "SELECT * FROM works WHERE cluster = ? AND deleting_at IS NULL ORDER BY name"), arguments: [cluster]
             ).map { try Self.work(from: $0, cluster: cluster, forBundle: true) }
             return StoredBundle(bundle: WorkBundle(cluster: cluster, revision: revision, since: nil, works: works, deletionsReleasedThrough: released), stateDigest: stateDigest)
         }
@@ -185,7 +197,7 @@ extension SQLiteHubStore {
 
     static func bumpRevision(_ db: Database, _ cluster: String) throws -> Int64 {
         guard let revision = try Int64.fetchOne(
-            db, sql: "UPDATE clusters SET revision = revision + 1 WHERE name = ? RETURNING revision", arguments: [cluster])
+            try db.cachedStatement(sql: "UPDATE clusters SET revision = revision + 1 WHERE name = ? RETURNING revision"), arguments: [cluster])
         else { throw CairnError(.notFound, "cluster \(cluster) not found", field: "cluster") }
         return revision
     }
