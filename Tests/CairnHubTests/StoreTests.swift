@@ -189,4 +189,52 @@ extension StoreTests {
         let dropped = try await store.events(object: "ManagedCluster/c1", limit: 100).filter { $0.reason == "TransitionsDropped" }
         #expect(dropped.count == 1 && dropped[0].message.contains("4 status transitions"))
     }
+
+    /// The write builds the stored work in memory instead of reading it back: what it returns must be what is read,
+    /// and the hash it stores must be the one bundles are checked against — numbers of every shape included.
+    @Test func `a work as written is the work as read back, and its stored hash is the bundle's`() async throws {
+        defer { directory.remove() }
+        try await enrol("c1")
+        var numbers = work("numbers")
+        numbers.metadata.labels = ["app": "numbers"]
+        numbers.metadata.annotations = ["note": "ünïcode"]
+        numbers.spec.workload.manifests[0]["data"] = nil
+        numbers.spec.workload.manifests[0]["spec"] = [
+            "half": .double(1.5), "whole": .double(1.0), "big": .int(9_007_199_254_740_993), "tiny": .double(1e-7), "negative": .double(-0.0),
+        ]
+        for round in 0..<2 {
+            if round == 1 { numbers.spec.workload.manifests[0]["spec"]?["whole"] = .double(2.0) }
+            let written = try await store.applyWork(numbers, cluster: "c1", now: Date())
+            #expect(written == (try await store.work(cluster: "c1", name: "numbers")))
+            #expect(written.generation == Int64(round + 1))
+            let bundle = try await store.bundle(cluster: "c1", since: nil)
+            let hashes = try bundle.bundle.works.map { (name: $0.name, hash: try BundleStatement.workHash($0)) }
+            #expect(BundleStatement.stateDigest(hashes) == bundle.stateDigest)
+        }
+    }
+
+    @Test func `many works in one transaction: a cluster that is gone fails alone, and only what was written has its event`() async throws {
+        defer { directory.remove() }
+        try await enrol("c1")
+        try await enrol("c2")
+        let before = try await store.revision(cluster: "c1")
+        let event = { (cluster: String) in Event(time: Date(), object: "WorkSet/web", reason: "Applied", message: "applied to \(cluster)") }
+        let results = try await store.applyWorks(
+            ["c1", "gone", "c2"].map { WorkWrite(work: work("web"), cluster: $0, event: event($0)) }, now: Date())
+        #expect(results.count == 3)
+        #expect((try? results[0].get())?.generation == 1)
+        #expect((try? results[2].get())?.generation == 1)
+        guard case .failure(let error) = results[1] else {
+            Issue.record("a work for a cluster that does not exist was written")
+            return
+        }
+        #expect(error.code == .notFound && error.field == "cluster")
+        #expect(try await store.revision(cluster: "c1") == before + 1)
+        #expect(try await store.work(cluster: "c2", name: "web")?.generation == 1)
+        #expect(try await store.events(object: "WorkSet/web", limit: 10).map(\.message).sorted() == ["applied to c1", "applied to c2"])
+        // Unchanged, they are written again as nothing: no revision, no event.
+        _ = try await store.applyWorks(["c1", "c2"].map { WorkWrite(work: work("web"), cluster: $0, event: event($0)) }, now: Date())
+        #expect(try await store.revision(cluster: "c1") == before + 1)
+        #expect(try await store.events(object: "WorkSet/web", limit: 10).count == 2)
+    }
 }

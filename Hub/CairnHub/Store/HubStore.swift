@@ -80,6 +80,9 @@ public protocol HubStore: Sendable {
     // Works
     /// Creates or updates a work; the generation and the cluster's revision move only when the spec changed.
     func applyWork(_ work: ManifestWork, cluster: String, now: Date) async throws -> ManifestWork
+    /// `applyWork` for many works in one transaction (a rollout's clusters), each with the event to record when it
+    /// is written. One that cannot be written (its cluster gone) is a failure in its place; the others still are.
+    func applyWorks(_ writes: [WorkWrite], now: Date) async throws -> [Result<ManifestWork, CairnError>]
     func work(cluster: String, name: String) async throws -> ManifestWork?
     func works(cluster: String?) async throws -> [ManifestWork]
     /// Marks the work for deletion; it is removed once the agent reports its objects gone.
@@ -119,6 +122,19 @@ public struct ClusterIdentity: Sendable {
     public var keyHash: String
     public var csr: String
     public var certificate: String?
+}
+
+/// A work to write to a cluster, and what to record when it is written.
+public struct WorkWrite: Sendable {
+    public var work: ManifestWork
+    public var cluster: String
+    public var event: Event?
+
+    public init(work: ManifestWork, cluster: String, event: Event? = nil) {
+        self.work = work
+        self.cluster = cluster
+        self.event = event
+    }
 }
 
 /// A bundle with the digest of the cluster's whole desired state at its revision.
