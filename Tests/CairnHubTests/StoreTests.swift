@@ -212,29 +212,4 @@ extension StoreTests {
             #expect(BundleStatement.stateDigest(hashes) == bundle.stateDigest)
         }
     }
-
-    @Test func `many works in one transaction: a cluster that is gone fails alone, and only what was written has its event`() async throws {
-        defer { directory.remove() }
-        try await enrol("c1")
-        try await enrol("c2")
-        let before = try await store.revision(cluster: "c1")
-        let event = { (cluster: String) in Event(time: Date(), object: "WorkSet/web", reason: "Applied", message: "applied to \(cluster)") }
-        let results = try await store.applyWorks(
-            ["c1", "gone", "c2"].map { WorkWrite(work: work("web"), cluster: $0, event: event($0)) }, now: Date())
-        #expect(results.count == 3)
-        #expect((try? results[0].get())?.generation == 1)
-        #expect((try? results[2].get())?.generation == 1)
-        guard case .failure(let error) = results[1] else {
-            Issue.record("a work for a cluster that does not exist was written")
-            return
-        }
-        #expect(error.code == .notFound && error.field == "cluster")
-        #expect(try await store.revision(cluster: "c1") == before + 1)
-        #expect(try await store.work(cluster: "c2", name: "web")?.generation == 1)
-        #expect(try await store.events(object: "WorkSet/web", limit: 10).map(\.message).sorted() == ["applied to c1", "applied to c2"])
-        // Unchanged, they are written again as nothing: no revision, no event.
-        _ = try await store.applyWorks(["c1", "c2"].map { WorkWrite(work: work("web"), cluster: $0, event: event($0)) }, now: Date())
-        #expect(try await store.revision(cluster: "c1") == before + 1)
-        #expect(try await store.events(object: "WorkSet/web", limit: 10).count == 2)
-    }
 }

@@ -104,33 +104,14 @@ public final class WorkSetController: Service, @unchecked Sendable {
                 budget = max(0, (options?.maxConcurrency?.resolve(total: decided.count) ?? decided.count) - inFlight)
             }
             let spec = try await store.workSetSpec(workSet.name, generation: target) ?? workSet.spec
-            // Written a few hundred clusters to a transaction: one commit per cluster (and one more for its event)
-            // was most of a rollout to 10,000.
-            let turn = eligible.prefix(budget).compactMap { clusters[$0] }
-            for start in stride(from: 0, to: turn.count, by: Self.writesPerTransaction) {
-                var writes = [WorkWrite]()
-                for cluster in turn[start..<min(start + Self.writesPerTransaction, turn.count)] {
-                    do {
-                        writes.append(
-                            WorkWrite(
-                                work: try work(workSet.name, spec: spec, revision: target, for: cluster, now: now), cluster: cluster.name,
-                                event: Event(time: now, object: "WorkSet/\(workSet.name)", reason: "Applied", message: "revision \(target) applied to \(cluster.name)")))
-                    } catch let error as CairnError {
-                        states[cluster.name] = WorkSet.ClusterState(name: cluster.name, state: "Failed", revision: target, message: error.message)
-                    }
-                }
-                let results = try await store.applyWorks(writes, now: now)
-                for (write, result) in zip(writes, results) {
-                    switch result {
-                    case .success: states[write.cluster] = WorkSet.ClusterState(name: write.cluster, state: "Progressing", revision: target)
-                    case .failure(let error): states[write.cluster] = WorkSet.ClusterState(name: write.cluster, state: "Failed", revision: target, message: error.message)
-                    }
-                }
-                if !writes.isEmpty {
-                    logger.info("workset rollout", metadata: [
-                        "workset.name": .string(workSet.name), "reason": "Applied",
-                        "message": .string("revision \(target) written to \(results.count { (try? $0.get()) != nil }) cluster(s)"),
-                    ])
+            for name in eligible.prefix(budget) {
+                guard let cluster = clusters[name] else { continue }
+                do {
+                    try await apply(workSet.name, spec: spec, revision: target, to: cluster, now: now)
+                    states[name] = WorkSet.ClusterState(name: name, state: "Progressing", revision: target)
+                    try await event(workSet, "Applied", "revision \(target) applied to \(name)", now)
+                } catch let error as CairnError {
+                    states[name] = WorkSet.ClusterState(name: name, state: "Failed", revision: target, message: error.message)
                 }
             }
         }
@@ -207,8 +188,7 @@ public final class WorkSetController: Service, @unchecked Sendable {
         return WorkSet.ClusterState(name: cluster, state: "Progressing", revision: target)
     }
 
-    /// The work the WorkSet puts on `cluster`: its template rendered with the cluster's labels, claims and overrides.
-    func work(_ name: String, spec: WorkSet.Spec, revision: Int64, for cluster: ManagedCluster, now: Date) throws -> ManifestWork {
+    func apply(_ name: String, spec: WorkSet.Spec, revision: Int64, to cluster: ManagedCluster, now: Date) async throws {
         var values = [String: String]()
         for override in spec.overrides ?? [] where override.clusterSelector.matches(cluster.metadata.labels ?? [:]) {
             values.merge(override.values) { _, new in new }
@@ -221,16 +201,13 @@ public final class WorkSetController: Service, @unchecked Sendable {
         metadata.annotations = [Self.revisionAnnotation: String(revision), Self.appliedAnnotation: RFC3339.string(from: now)]
         let work = ManifestWork(metadata: metadata, spec: try template.render(spec.manifestWorkTemplate))
         try work.validate(cluster: cluster.name)
-        return work
+        _ = try await store.applyWork(work, cluster: cluster.name, now: now)
     }
 
     func event(_ workSet: WorkSet, _ reason: String, _ message: String, _ now: Date) async throws {
         try await store.recordEvent(Event(time: now, object: "WorkSet/\(workSet.name)", reason: reason, message: message))
         logger.info("workset rollout", metadata: ["workset.name": .string(workSet.name), "reason": .string(reason), "message": .string(message)])
     }
-
-    /// Clusters written in one transaction during a rollout.
-    static let writesPerTransaction = 256
 
     static func revision(of work: ManifestWork) -> Int64? {
         work.metadata.annotations?[revisionAnnotation].flatMap { Int64($0) }

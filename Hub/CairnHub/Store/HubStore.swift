@@ -69,7 +69,8 @@ public protocol HubStore: Sendable {
     func setWorkSetStatus(_ name: String, status: WorkSet.Status) async throws
     /// The spec of a WorkSet at a past generation (for rollback).
     func workSetSpec(_ name: String, generation: Int64) async throws -> WorkSet.Spec?
-    /// The works a WorkSet made, on every cluster, by cluster.
+    /// The works a WorkSet made, by cluster, with where each stands (metadata and status); their specs are left
+    /// empty.
     func works(ofWorkSet name: String) async throws -> [String: ManifestWork]
 
     // Events
@@ -80,9 +81,6 @@ public protocol HubStore: Sendable {
     // Works
     /// Creates or updates a work; the generation and the cluster's revision move only when the spec changed.
     func applyWork(_ work: ManifestWork, cluster: String, now: Date) async throws -> ManifestWork
-    /// `applyWork` for many works in one transaction (a rollout's clusters), each with the event to record when it
-    /// is written. One that cannot be written (its cluster gone) is a failure in its place; the others still are.
-    func applyWorks(_ writes: [WorkWrite], now: Date) async throws -> [Result<ManifestWork, CairnError>]
     func work(cluster: String, name: String) async throws -> ManifestWork?
     func works(cluster: String?) async throws -> [ManifestWork]
     /// Marks the work for deletion; it is removed once the agent reports its objects gone.
@@ -122,19 +120,6 @@ public struct ClusterIdentity: Sendable {
     public var keyHash: String
     public var csr: String
     public var certificate: String?
-}
-
-/// A work to write to a cluster, and what to record when it is written.
-public struct WorkWrite: Sendable {
-    public var work: ManifestWork
-    public var cluster: String
-    public var event: Event?
-
-    public init(work: ManifestWork, cluster: String, event: Event? = nil) {
-        self.work = work
-        self.cluster = cluster
-        self.event = event
-    }
 }
 
 /// A bundle with the digest of the cluster's whole desired state at its revision.

@@ -56,8 +56,17 @@ extension SQLiteHubStore {
     public func works(ofWorkSet name: String) async throws -> [String: ManifestWork] {
         try await pool.read { db in
             var result = [String: ManifestWork]()
-            for row in try Row.fetchAll(db, sql: #"SELECT * FROM works WHERE json_extract(labels, '$."cairn.io/workset"') = ?"#, arguments: [name]) {
-                result[row["cluster"]] = try Self.work(from: row, cluster: row["cluster"])
+            // Every rollout pass reads this for all of a WorkSet's clusters: the specs, most of each row, are left
+            // out (a quarter of the hub's time went to decoding them while a rollout to 3,000 sites reported in).
+            let rows = try Row.fetchAll(
+                try db.cachedStatement(
+                    sql: #"""
+                        SELECT cluster, name, labels, annotations, generation, uid, created_at, deleting_at, status FROM works
+                        WHERE json_extract(labels, '$."cairn.io/workset"') = ?
+                        """#),
+                arguments: [name])
+            for row in rows {
+                result[row["cluster"]] = try Self.work(from: row, cluster: row["cluster"], spec: false)
             }
             return result
         }

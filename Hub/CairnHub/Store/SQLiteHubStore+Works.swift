@@ -3,84 +3,60 @@ import Foundation
 import GRDB
 
 extension SQLiteHubStore {
+    /// One write, shaped for throughput (it is the API's hottest write): the cluster is only checked to exist, the
+    /// work is read once, and what it becomes — with the hash bundles carry — is written in one statement and
+    /// returned without reading it back. Statements are cached.
     public func applyWork(_ work: ManifestWork, cluster: String, now: Date) async throws -> ManifestWork {
-        let (stored, changed) = try await pool.write { db in try Self.write(db, work, cluster: cluster, now: now) }
+        let (stored, changed) = try await pool.write { db -> (ManifestWork, Bool) in
+            try Self.requireClusterExists(db, cluster)
+            let spec = try Self.json(work.spec)
+            let labels = try work.metadata.labels.map(Self.json)
+            let annotations = try work.metadata.annotations.map(Self.json)
+            let existing = try Row.fetchOne(
+                try db.cachedStatement(sql: "SELECT * FROM works WHERE cluster = ? AND name = ?"), arguments: [cluster, work.name])
+            if let existing, existing["spec"] == spec, existing["labels"] == labels, existing["annotations"] == annotations,
+                existing["deleting_at"] == nil as Double?
+            {
+                return (try Self.work(from: existing, cluster: cluster), false)
+            }
+            // The work as a bundle will carry it (built as `work(from:forBundle:)` builds it from the row, the spec
+            // decoded from the very text stored), so its hash is written with it.
+            var metadata = ObjectMeta(name: work.name, namespace: cluster)
+            metadata.labels = try labels.map { try Self.decode([String: String].self, $0) }
+            metadata.annotations = try annotations.map { try Self.decode([String: String].self, $0) }
+            if let existing {
+                metadata.uid = existing["uid"]
+                metadata.generation = (existing["generation"] as Int64) + 1
+                metadata.creationTimestamp = Date(timeIntervalSince1970: existing["created_at"])
+            } else {
+                metadata.uid = UUID().uuidString.lowercased()
+                metadata.generation = 1
+                metadata.creationTimestamp = Date(timeIntervalSince1970: now.timeIntervalSince1970)
+            }
+            var stored = ManifestWork(metadata: metadata, spec: try Self.decode(ManifestWork.Spec.self, spec), status: nil)
+            let hash = try BundleStatement.workHash(stored)
+            let revision = try Self.bumpRevision(db, cluster)
+            if existing != nil {
+                try db.cachedStatement(
+                    sql: """
+                        UPDATE works SET spec = ?, labels = ?, annotations = ?, generation = ?, revision = ?, bundle_hash = ?,
+                            deleting_at = NULL WHERE cluster = ? AND name = ?
+                        """
+                ).execute(arguments: [spec, labels, annotations, metadata.generation, revision, hash, cluster, work.name])
+            } else {
+                try db.cachedStatement(
+                    sql: """
+                        INSERT INTO works (cluster, name, uid, labels, annotations, generation, spec, revision, created_at, bundle_hash)
+                        VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?)
+                        """
+                ).execute(arguments: [cluster, work.name, metadata.uid, labels, annotations, spec, revision, now.timeIntervalSince1970, hash])
+            }
+            try db.cachedStatement(sql: "DELETE FROM tombstones WHERE cluster = ? AND name = ?").execute(arguments: [cluster, work.name])
+            stored.status = try (existing?["status"] as String?).map { try Self.decode(ManifestWork.Status.self, $0) }
+            return (stored, true)
+        }
         if changed { await changes.publish(cluster) }
         return stored
-    }
-
-    public func applyWorks(_ writes: [WorkWrite], now: Date) async throws -> [Result<ManifestWork, CairnError>] {
-        let results = try await pool.write { db -> [(Result<ManifestWork, CairnError>, Bool)] in
-            try writes.map { write in
-                var outcome: (Result<ManifestWork, CairnError>, Bool) = (.failure(CairnError(.internal, "not written")), false)
-                do {
-                    // Each in a savepoint: one that fails leaves nothing of itself behind, and the others stand.
-                    try db.inSavepoint {
-                        let (stored, changed) = try Self.write(db, write.work, cluster: write.cluster, now: now)
-                        if changed, let event = write.event { try Self.insert(db, event) }
-                        outcome = (.success(stored), changed)
-                        return .commit
-                    }
-                } catch let error as CairnError {
-                    outcome = (.failure(error), false)
-                }
-                return outcome
-            }
-        }
-        for (write, (_, changed)) in zip(writes, results) where changed { await changes.publish(write.cluster) }
-        return results.map(\.0)
-    }
-
-    /// One work write, shaped for throughput (it is the API's hottest write): the cluster is only checked to
-    /// exist, the work is read once, and what it becomes — with the hash bundles carry — is written in one
-    /// statement and returned without reading it back. Statements are cached. True when anything changed.
-    static func write(_ db: Database, _ work: ManifestWork, cluster: String, now: Date) throws -> (ManifestWork, Bool) {
-        try Self.requireClusterExists(db, cluster)
-        let spec = try Self.json(work.spec)
-        let labels = try work.metadata.labels.map(Self.json)
-        let annotations = try work.metadata.annotations.map(Self.json)
-        let existing = try Row.fetchOne(
-            try db.cachedStatement(sql: "SELECT * FROM works WHERE cluster = ? AND name = ?"), arguments: [cluster, work.name])
-        if let existing, existing["spec"] == spec, existing["labels"] == labels, existing["annotations"] == annotations,
-            existing["deleting_at"] == nil as Double?
-        {
-            return (try Self.work(from: existing, cluster: cluster), false)
-        }
-        // The work as a bundle will carry it (built as `work(from:forBundle:)` builds it from the row, the spec
-        // decoded from the very text stored), so its hash is written with it.
-        var metadata = ObjectMeta(name: work.name, namespace: cluster)
-        metadata.labels = try labels.map { try Self.decode([String: String].self, $0) }
-        metadata.annotations = try annotations.map { try Self.decode([String: String].self, $0) }
-        if let existing {
-            metadata.uid = existing["uid"]
-            metadata.generation = (existing["generation"] as Int64) + 1
-            metadata.creationTimestamp = Date(timeIntervalSince1970: existing["created_at"])
-        } else {
-            metadata.uid = UUID().uuidString.lowercased()
-            metadata.generation = 1
-            metadata.creationTimestamp = Date(timeIntervalSince1970: now.timeIntervalSince1970)
-        }
-        var stored = ManifestWork(metadata: metadata, spec: try Self.decode(ManifestWork.Spec.self, spec), status: nil)
-        let hash = try BundleStatement.workHash(stored)
-        let revision = try Self.bumpRevision(db, cluster)
-        if existing != nil {
-            try db.cachedStatement(
-                sql: """
-                    UPDATE works SET spec = ?, labels = ?, annotations = ?, generation = ?, revision = ?, bundle_hash = ?,
-                        deleting_at = NULL WHERE cluster = ? AND name = ?
-                    """
-            ).execute(arguments: [spec, labels, annotations, metadata.generation, revision, hash, cluster, work.name])
-        } else {
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO works (cluster, name, uid, labels, annotations, generation, spec, revision, created_at, bundle_hash)
-                    VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?)
-                    """
-            ).execute(arguments: [cluster, work.name, metadata.uid, labels, annotations, spec, revision, now.timeIntervalSince1970, hash])
-        }
-        try db.cachedStatement(sql: "DELETE FROM tombstones WHERE cluster = ? AND name = ?").execute(arguments: [cluster, work.name])
-        stored.status = try (existing?["status"] as String?).map { try Self.decode(ManifestWork.Status.self, $0) }
-        return (stored, true)
     }
 
     public func work(cluster: String, name: String) async throws -> ManifestWork? {
@@ -233,7 +209,8 @@ extension SQLiteHubStore {
         return try work(from: row, cluster: cluster)
     }
 
-    static func work(from row: Row, cluster: String, forBundle: Bool = false) throws -> ManifestWork {
+    /// The work in `row`; with `spec: false`, its spec is left empty (and need not be selected).
+    static func work(from row: Row, cluster: String, forBundle: Bool = false, spec withSpec: Bool = true) throws -> ManifestWork {
         var metadata = ObjectMeta(name: row["name"], namespace: cluster)
         metadata.labels = try (row["labels"] as String?).map { try decode([String: String].self, $0) }
         metadata.annotations = try (row["annotations"] as String?).map { try decode([String: String].self, $0) }
@@ -241,7 +218,7 @@ extension SQLiteHubStore {
         metadata.uid = row["uid"]
         metadata.creationTimestamp = Date(timeIntervalSince1970: row["created_at"])
         metadata.deletionTimestamp = (row["deleting_at"] as Double?).map(Date.init(timeIntervalSince1970:))
-        let spec = try decode(ManifestWork.Spec.self, row["spec"])
+        let spec = withSpec ? try decode(ManifestWork.Spec.self, row["spec"]) : ManifestWork.Spec(manifests: [])
         let status = forBundle ? nil : try (row["status"] as String?).map { try decode(ManifestWork.Status.self, $0) }
         return ManifestWork(metadata: metadata, spec: spec, status: status)
     }
