@@ -341,7 +341,7 @@ public final class AgentDaemon: Service, @unchecked Sendable {
                 try await Task.sleep(for: retry)
                 continue
             }
-            try await Task.sleep(for: .seconds(interval))
+            try await Task.sleep(for: .seconds(HeartbeatResponse.wait(for: interval)))
         }
     }
 }

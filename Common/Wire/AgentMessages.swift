@@ -112,6 +112,14 @@ public struct HeartbeatResponse: Codable, Sendable {
     /// How often the hub expects a heartbeat.
     public var intervalSeconds: Double
     public init(intervalSeconds: Double) { self.intervalSeconds = intervalSeconds }
+
+    /// The wait before the next heartbeat: the interval, give or take a tenth at random. Sites that came up
+    /// together (a fleet enrolled at once, or reconnecting after the hub restarted) would otherwise beat in step
+    /// forever, every beat of the fleet in the same few seconds; spread out, the hub sees the rate it paces for.
+    /// The mean stays the interval, and the longest gap, 1.1 intervals, is far inside the lease (4 intervals).
+    public static func wait(for interval: Double) -> Double {
+        interval * Double.random(in: 0.9...1.1)
+    }
 }
 
 /// Header names of the bundle endpoint.

@@ -71,7 +71,7 @@ final class SimulatedAgent: Sendable {
                 let answer = try await client.heartbeat(Heartbeat(claims: [ClusterClaim(name: "adapter", value: "bench")], allocatable: [:]), identity: identity)
                 lastAnswer.withLock { $0 = Date() }
                 attempt = 0
-                try? await Task.sleep(for: .milliseconds(Int64(answer.intervalSeconds * 1000)))
+                try? await Task.sleep(for: .milliseconds(Int64(HeartbeatResponse.wait(for: answer.intervalSeconds) * 1000)))
             } catch {
                 attempt += 1
                 try? await Task.sleep(for: .milliseconds(Int64(backoff(error, attempt: attempt) * 1000)))

@@ -17,7 +17,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Directory for the database and the admin token.") var stateDir: String?
     @Option(help: "Address to listen on, HOST:PORT (default 127.0.0.1:8443).") var listen: String?
     @Option(help: "Seconds between agent heartbeats (default 10).") var heartbeatInterval: Double?
-    @Option(help: "Seconds of silence before a cluster is marked Unknown (default 40).") var leaseTimeout: Double?
+    @Option(help: "Seconds of silence before a cluster is marked Unknown (default 40; at least twice the heartbeat interval).") var leaseTimeout: Double?
     @Option(help: "Most heartbeats a second to ask for; with more clusters the interval and lease stretch together (default 250).")
     var heartbeatsPerSecond: Double?
     @Option(name: .customLong("san"), help: "Another DNS name or IP address for the serving certificate (repeatable).") var sans: [String] = []
@@ -39,8 +39,9 @@ struct Serve: AsyncParsableCommand {
         guard configuration.heartbeatInterval > 0, configuration.heartbeatInterval.isFinite else {
             throw CairnError(.invalid, "--heartbeat-interval must be a positive number of seconds", field: "heartbeat-interval")
         }
-        guard configuration.leaseTimeout > configuration.heartbeatInterval, configuration.leaseTimeout.isFinite else {
-            throw CairnError(.invalid, "--lease-timeout must be longer than the heartbeat interval", field: "lease-timeout")
+        // Agents beat every interval give or take a tenth (`HeartbeatResponse.wait`), and a beat can be late.
+        guard configuration.leaseTimeout >= 2 * configuration.heartbeatInterval, configuration.leaseTimeout.isFinite else {
+            throw CairnError(.invalid, "--lease-timeout must be at least twice the heartbeat interval", field: "lease-timeout")
         }
         configuration.leaseCheckInterval = min(5, max(0.2, configuration.leaseTimeout / 8))
         if let value = heartbeatsPerSecond ?? file.heartbeatsPerSecond {
