@@ -19,11 +19,11 @@ extension SQLiteHubStore {
             {
                 return (try Self.work(from: existing, cluster: cluster), false)
             }
-            // The work as a bundle will carry it (built as `work(from:forBundle:)` builds it from the row, the spec
-            // decoded from the very text stored), so its hash is written with it.
-            var metadata = ObjectMeta(name: work.name, namespace: cluster)
-            metadata.labels = try labels.map { try Self.decode([String: String].self, $0) }
-            metadata.annotations = try annotations.map { try Self.decode([String: String].self, $0) }
+            // The work as a bundle will carry it (as `work(from:forBundle:)` builds it from the row), so its hash is
+            // written with it. Labels and annotations, maps of strings, read back as given; the spec is decoded from
+            // the very text stored, since a number may not.
+            var metadata = ObjectMeta(name: work.name, namespace: cluster, labels: work.metadata.labels)
+            metadata.annotations = work.metadata.annotations
             if let existing {
                 metadata.uid = existing["uid"]
                 metadata.generation = (existing["generation"] as Int64) + 1
