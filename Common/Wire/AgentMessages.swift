@@ -116,7 +116,8 @@ public struct HeartbeatResponse: Codable, Sendable {
     /// The wait before the next heartbeat: the interval, give or take a tenth at random. Sites that came up
     /// together (a fleet enrolled at once, or reconnecting after the hub restarted) would otherwise beat in step
     /// forever, every beat of the fleet in the same few seconds; spread out, the hub sees the rate it paces for.
-    /// The mean stays the interval, and the longest gap, 1.1 intervals, is far inside the lease (4 intervals).
+    /// The mean stays the interval, and the longest gap, 1.1 intervals, is inside the lease (at least 2 intervals,
+    /// `cairn-hub serve` refuses less; 4 by default).
     public static func wait(for interval: Double) -> Double {
         interval * Double.random(in: 0.9...1.1)
     }
