@@ -30,6 +30,10 @@ public struct AgentConfiguration: Sendable {
     /// How much one bundle may delete before the agent holds the deletions for an administrator.
     public var deletionBrake = DeletionBrake()
     public var simulated = SimulatedCluster.Configuration()
+    /// Seconds without a new bundle after which the agent gives back the code pages starting and applying touched
+    /// (`CodePages`); nil or 0: never. `cairn-agent run` sets 10; embedded agents (tests) leave it off, since the
+    /// pages they would give back are their host's.
+    public var releaseCodeAfter: Double?
     /// The time certificate renewal is judged by (tests move it forward).
     public var clock: @Sendable () -> Date = { Date() }
 

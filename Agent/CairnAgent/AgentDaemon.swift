@@ -24,6 +24,8 @@ public final class AgentDaemon: Service, @unchecked Sendable {
     let cacheUntrusted = Mutex<String?>(nil)
     /// Conditions this site reports about itself with every heartbeat.
     let siteConditions = Mutex<[Condition]>([])
+    /// Bundles committed since start, and when the last one was (or the start): what `CodePages` waits out.
+    let activity = Mutex<(bundles: Int, at: ContinuousClock.Instant)>((0, .now))
 
     /// Sets a site condition; true when its status changed (callers log transitions, not repeats).
     @discardableResult
@@ -113,6 +115,9 @@ public final class AgentDaemon: Service, @unchecked Sendable {
                     group.addTask { try await self.pullLoop(identity: identity) }
                     group.addTask { try await self.statusLoop(identity: identity) }
                     group.addTask { try await self.heartbeatLoop(identity: identity, key: key) }
+                    if let quiet = self.configuration.releaseCodeAfter, quiet > 0 {
+                        group.addTask { try await self.codePagesLoop(quiet: quiet) }
+                    }
                 }
             }
         } catch is CancellationError {
@@ -163,6 +168,7 @@ public final class AgentDaemon: Service, @unchecked Sendable {
                     try reportDeletionHold()
                     logger.debug("bundle committed", metadata: ["bundle.revision": .stringConvertible(bundle.revision), "bundle.works": .stringConvertible(changed.count)])
                     pendingLock.withLock { pendingApply.formUnion(changed) }
+                    activity.withLock { $0 = ($0.bundles + 1, .now) }
                     FreedMemory.release()
                     await reconcileWakeup.fire()
                 }
@@ -181,6 +187,22 @@ public final class AgentDaemon: Service, @unchecked Sendable {
                 logger.warning("bundle pull failed", metadata: ["error.message": .string("\(error)")])
                 try await Task.sleep(for: backoff.next(after: error))
             }
+        }
+    }
+
+    /// Hands back the code pages that starting and each burst of bundles touched, once no bundle came for `quiet`
+    /// seconds (see `CodePages`).
+    func codePagesLoop(quiet: Double) async throws {
+        var pages = CodePages(quiet: quiet)
+        while true {
+            let (bundles, at) = activity.withLock { $0 }
+            let (release, wait) = pages.decide(bundles: bundles, quietFor: (ContinuousClock.now - at).inSeconds)
+            if release {
+                FreedMemory.release()
+                let released = CodePages.release()
+                logger.debug("code pages released", metadata: ["mappings": .string(released.map(String.init) ?? "not supported here")])
+            }
+            try await Task.sleep(for: .seconds(wait))
         }
     }
 

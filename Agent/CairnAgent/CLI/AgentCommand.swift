@@ -28,6 +28,7 @@ struct Run: AsyncParsableCommand {
     @Option(help: "The kubeconfig context (default: its current context).") var context: String?
     @Option(name: .customLong("label"), help: "A label to ask for, k=v (repeatable).") var labels: [String] = []
     @Option(help: "Seconds between full re-applies (drift correction).") var resyncInterval: Double?
+    @Option(help: "Seconds without a new bundle before the agent gives back the code pages it touched to start and apply (0: never; default 10).") var releaseCodeAfter: Double?
     @Option(help: "Seconds the simulated cluster takes to make a workload ready.") var simulatedReadyDelay: Double?
     @Option(help: "platform claim of the simulated cluster.") var simulatedPlatform: String?
     @Option(help: "Log level.") var logLevel: String = "info"
@@ -59,6 +60,11 @@ struct Run: AsyncParsableCommand {
             configuration.labels[key] = value
         }
         if let value = resyncInterval ?? file.resyncInterval { configuration.resyncInterval = value }
+        let releaseCodeAfter = releaseCodeAfter ?? file.releaseCodeAfter ?? 10
+        guard releaseCodeAfter >= 0, releaseCodeAfter.isFinite else {
+            throw CairnError(.invalid, "releaseCodeAfter must be 0 (never) or a number of seconds, not \(releaseCodeAfter)", field: "releaseCodeAfter")
+        }
+        configuration.releaseCodeAfter = releaseCodeAfter
         if let value = file.requestTimeout {
             guard value > 0 else { throw CairnError(.invalid, "requestTimeout must be positive", field: "requestTimeout") }
             configuration.requestTimeout = value
@@ -101,6 +107,8 @@ struct AgentFileConfiguration: Decodable {
     var requestTimeout: Double?
     /// Holds deletions beyond this share (and count) of the site's works or objects in one bundle.
     var deletionBrake: DeletionBrake?
+    /// Seconds without a new bundle before the code pages starting and applying touched go back; 0: never.
+    var releaseCodeAfter: Double?
     var simulated: Simulated?
 
     struct Simulated: Decodable {
