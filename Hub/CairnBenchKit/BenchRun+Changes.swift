@@ -207,6 +207,9 @@ extension BenchRun {
         row("status reports ingested (\(options.concurrency) sites at once)", String(format: "%.0f/s", perSecond), floor: serialFloor(perSecond))
     }
 
+    /// Requests the simulated sites had shed so far (503 with Retry-After).
+    var shedBySites: Int { agents.reduce(0) { $0 + $1.shed.load(ordering: .relaxed) } }
+
     /// A WorkSet placed on every site: the time until all of them report it Available, first when it is created,
     /// then for one change to its template.
     func fanOut() async throws {
@@ -226,6 +229,7 @@ extension BenchRun {
         let template = corpus.boutiqueWork(0, name: "bench-fanout", namespace: "bench-fanout")
         func measure(_ spec: ManifestWork.Spec, what: String) async throws -> Double? {
             let before = timeline.generations(clusters: names, work: "bench-fanout", kind: .acknowledged)
+            let shedBefore = shedBySites
             let started = ContinuousClock.now
             _ = try await admin.applyWorkSet(WorkSet(metadata: ObjectMeta(name: "bench-fanout"), spec: .init(placementRefs: [.init(name: "bench-all")], manifestWorkTemplate: spec)))
             var reached = (count: 0, last: ContinuousClock.Instant?.none)
@@ -234,6 +238,9 @@ extension BenchRun {
                 if reached.count == names.count { break }
                 try await Task.sleep(for: .milliseconds(20))
             }
+            let shed = shedBySites - shedBefore
+            results["fanout_\(what)_shed"] = .int(Int64(shed))
+            if shed > 0 { note("fan-out (\(what)): the hub turned away \(shed) of the sites' requests with 503 and Retry-After") }
             guard reached.count == names.count, let last = reached.last else {
                 fail("fan-out (\(what)): \(names.count - reached.count) of \(names.count) sites never reported it Available")
                 return nil
