@@ -46,7 +46,15 @@ struct HubChannel: ServerChildChannel {
         await withTaskCancellationHandler {
             await connection.value
         } onCancel: {
-            value.channel.close().whenComplete { _ in connection.cancel() }
+            let channel = value.channel
+            channel.close().whenComplete { _ in
+                // The close can complete in the middle of a read — TLS completes it on the peer's close_notify while
+                // the plaintext before it is still being handed on, and a write failing mid-read closes at once —
+                // and cancelling the loop there ended its stream sequence before NIOHTTP2 had seen the connection
+                // end: a stream opened later in that read was dropped, and the process trapped (CI, once). The
+                // loop is cancelled only once the event loop has finished what it was doing.
+                channel.eventLoop.execute { connection.cancel() }
+            }
         }
     }
 }
