@@ -20,10 +20,10 @@ int cairn_release_code_pages(void) {
     char line[4096];
     int released = 0;
     while (fgets(line, sizeof line, maps) != NULL) {
-        unsigned long start, end, offset, inode;
+        unsigned long start, end, inode;
         char perms[5];
-        char device[32];
-        if (sscanf(line, "%lx-%lx %4s %lx %31s %lu", &start, &end, perms, &offset, device, &inode) != 6) continue;
+        // address range, permissions, offset and device (skipped), inode
+        if (sscanf(line, "%lx-%lx %4s %*x %*s %lu", &start, &end, perms, &inode) != 4) continue;
         // Private mappings of files: the program's code, read-only data and initial data, and the libraries'. Their
         // clean pages go back to the page cache (and out of it, when nothing else maps them), to be read again
         // when touched; pages this process wrote (relocations, variables) are its own and stay, swap aside.

@@ -40,6 +40,8 @@ extension BenchRun {
     /// quiet time after which it gives back the code pages starting and applying touched, and one status pass more.
     func realAgent() async throws {
         let quiet = 10.0
+        // Idle is measured from here after all Applied: past the quiet time, and one 5 s status pass more.
+        let idleFrom = quiet + 6
         let directory = session.state + "/agent"
         let name = "bench-agent"
         let process = try BenchProcess(
@@ -78,7 +80,7 @@ extension BenchRun {
         }
         let applying = ContinuousClock.now
         let (after, afterPeak, _) = try await ProcessStats.idle(seconds: 10) { process.stats }
-        try await Task.sleep(until: applying + .seconds(quiet + 6))
+        try await Task.sleep(until: applying + .seconds(idleFrom))
         let (end, peak, cpu) = try await ProcessStats.idle(seconds: 10) { process.stats }
         let mappings = ProcessStats.residentByMapping(of: process.process.processIdentifier)
         results["agent_rss_by_mapping"] = .object(Dictionary(uniqueKeysWithValues: mappings.map { ($0.name, JSONValue.int(Int64($0.bytes))) }))
@@ -92,7 +94,7 @@ extension BenchRun {
         row("real cairn-agent in the 10 s after", String(format: "%.1f MiB RSS, %.1f MiB anonymous (median; peak %.1f MiB RSS)",
             Double(after.resident) / 1_048_576, Double(after.anonymous) / 1_048_576, Double(afterPeak) / 1_048_576))
         row("real cairn-agent idle with 50 works", String(format: "%.1f MiB RSS, %.1f MiB anonymous (median of 10 s, from %.0f s after; peak %.1f MiB RSS), %.2f%% of a core",
-            Double(end.resident) / 1_048_576, Double(end.anonymous) / 1_048_576, quiet + 6, Double(peak) / 1_048_576, cpu * 100))
+            Double(end.resident) / 1_048_576, Double(end.anonymous) / 1_048_576, idleFrom, Double(peak) / 1_048_576, cpu * 100))
         row("…where its resident pages are", mappings.prefix(6).map { "\($0.name) " + String(format: "%.1f", Double($0.bytes) / 1_048_576) }
             .joined(separator: ", ") + " MiB")
     }
