@@ -134,6 +134,8 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOHTTP2", package: "swift-nio-http2"),
                 .product(name: "NIOHPACK", package: "swift-nio-http2"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "HummingbirdHTTP2", package: "hummingbird"),
             ]
         ),
         .testTarget(name: "CairnAgentTests", dependencies: ["CairnAgent", "CairnHub", "CairnTestSupport"]),

@@ -5,27 +5,61 @@ import Logging
 import NIOCore
 import NIOHTTPTypes
 import NIOSSL
+import Synchronization
 
 /// The hub's connections: TLS, then HTTP/2 where the client offers it (ALPN) so a site's long-poll, heartbeats and
 /// status reports share one connection, HTTP/1.1 for everyone else.
 ///
-/// Hummingbird's HTTP/2 channel, made safe to cancel. NIOHTTP2 hands each new stream to the connection's loop; a
-/// stream the loop no longer takes is dropped with its writer unfinished, which traps the process (NIOAsyncWriter's
-/// deinit). The loop stops at the first error on the connection, or when its task is cancelled, while the connection
-/// may stay open a moment longer (a TLS close waits for the peer's close_notify) — so one request arriving in between
-/// stopped the hub. `ReadsEndAtFirstError` and `handle(value:logger:)` make sure nothing is read after either.
+/// Hummingbird's HTTP/2 channel, made safe to stop. NIOHTTP2 hands each new stream to the connection's loop; a stream
+/// the loop no longer takes is dropped with its writer unfinished, which traps the process (NIOAsyncWriter's deinit).
+/// The loop is gone while the connection is still open in three ways, each of which stopped the hub or a test run:
+/// the loop stopped at the first error on the connection, or when its task was cancelled, while a TLS close waits for
+/// the peer's close_notify (`ReadsEndAtFirstError` and `serve`); and the server, when its task is cancelled, drops
+/// connections negotiated but not yet handed to `handle` (`Connection`).
 struct HubChannel: ServerChildChannel {
-    typealias Value = HTTP2UpgradeChannel.Value
     let upgrade: HTTP2UpgradeChannel
 
     static func builder(tls: TLSConfiguration) -> HTTPServerBuilder {
-        let configuration = HTTP2UpgradeChannel.Configuration(streamConfiguration: .init(additionalChannelHandlers: [AnsweredStreamEnds()]))
-        return HTTPServerBuilder { responder in
-            HubChannel(upgrade: try HTTP2UpgradeChannel(tlsConfiguration: tls, configuration: configuration, responder: responder))
+        HTTPServerBuilder { responder in try HubChannel(tls: tls, responder: responder) }
+    }
+
+    /// `streamHandlers` go on each HTTP/2 stream after the hub's own (tests use them to act in the middle of a read).
+    init(
+        tls: TLSConfiguration, responder: @escaping HTTPChannelHandler.Responder,
+        streamHandlers: @escaping @Sendable () -> [any RemovableChannelHandler] = { [] }
+    ) throws {
+        let streams = HTTP1Channel.Configuration(additionalChannelHandlers: [AnsweredStreamEnds()] + streamHandlers())
+        upgrade = try HTTP2UpgradeChannel(tlsConfiguration: tls, configuration: .init(streamConfiguration: streams), responder: responder)
+    }
+
+    /// A negotiated connection. Hummingbird's server takes each from a loop and hands it to `handle`; when the
+    /// server's task is cancelled that loop stops, and connections waiting to be taken are dropped — open, their
+    /// stream sequence gone with them, so the next request on one trapped the process. One dropped unserved is
+    /// served here instead, as a cancelled one: closed, and its requests answered until it is.
+    final class Connection: ServerChildChannelValue {
+        let negotiated: HTTP2UpgradeChannel.Value
+        let upgrade: HTTP2UpgradeChannel
+        let logger: Logger
+        let taken = Atomic(false)
+
+        var channel: any Channel { negotiated.channel }
+
+        init(_ negotiated: HTTP2UpgradeChannel.Value, upgrade: HTTP2UpgradeChannel, logger: Logger) {
+            self.negotiated = negotiated
+            self.upgrade = upgrade
+            self.logger = logger
+        }
+
+        deinit {
+            guard !taken.load(ordering: .acquiring) else { return }
+            logger.debug("closing a connection the server dropped before serving it")
+            // The task holds the connection's stream sequence from here on: it is never without a reader.
+            let (negotiated, upgrade, logger) = (negotiated, upgrade, logger)
+            Task { await HubChannel.serve(negotiated, upgrade: upgrade, logger: logger) }.cancel()
         }
     }
 
-    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Connection> {
         let negotiated = upgrade.setup(channel: channel, logger: logger)
         do {
             let pipeline = channel.pipeline.syncOperations
@@ -35,26 +69,26 @@ struct HubChannel: ServerChildChannel {
             channel.close(promise: nil)
             return negotiated.flatMapThrowing { _ in throw error }
         }
-        return negotiated
+        return negotiated.map { [upgrade] in Connection($0, upgrade: upgrade, logger: logger) }
+    }
+
+    func handle(value: Connection, logger: Logger) async {
+        value.taken.store(true, ordering: .releasing)
+        await Self.serve(value.negotiated, upgrade: upgrade, logger: logger)
     }
 
     /// Serves the connection until it closes. The server's cancellation does not reach the loop directly: it closes
     /// the connection, and only once it is closed — NIOHTTP2 has then ended its stream sequence itself, on the event
     /// loop, and reads nothing more — are the loop and the requests still running cancelled.
-    func handle(value: Value, logger: Logger) async {
-        let connection = Task { await upgrade.handle(value: value, logger: logger) }
+    static func serve(_ negotiated: HTTP2UpgradeChannel.Value, upgrade: HTTP2UpgradeChannel, logger: Logger) async {
+        let connection = Task { await upgrade.handle(value: negotiated, logger: logger) }
         await withTaskCancellationHandler {
             await connection.value
         } onCancel: {
-            let channel = value.channel
-            channel.close().whenComplete { _ in
-                // The close can complete in the middle of a read — TLS completes it on the peer's close_notify while
-                // the plaintext before it is still being handed on, and a write failing mid-read closes at once —
-                // and cancelling the loop there ended its stream sequence before NIOHTTP2 had seen the connection
-                // end: a stream opened later in that read was dropped, and the process trapped (CI, once). The
-                // loop is cancelled only once the event loop has finished what it was doing.
-                channel.eventLoop.execute { connection.cancel() }
-            }
+            let channel = negotiated.channel
+            // Once the event loop has finished what it was doing (the close can complete in the middle of a read),
+            // so NIOHTTP2 has heard the connection end before its sequence's reader goes.
+            channel.close().whenComplete { _ in channel.eventLoop.execute { connection.cancel() } }
         }
     }
 }
