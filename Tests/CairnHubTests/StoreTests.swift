@@ -115,6 +115,27 @@ import Testing
         #expect(try await store.bundle(cluster: "c1", since: 99).bundle.isFull)
     }
 
+    @Test func `works written together land with their events, and one for a missing cluster fails alone`() async throws {
+        defer { directory.remove() }
+        try await enrol("c1")
+        try await enrol("c2")
+        let event = { (cluster: String) in Event(time: Date(), object: "WorkSet/web", reason: "Applied", message: "applied to \(cluster)") }
+        let writes = ["c1", "gone", "c2"].map { WorkWrite(work: work("web"), cluster: $0, events: [event($0)]) }
+        let before = try await store.revision(cluster: "c1")
+        let outcomes = try await store.applyWorks(writes, now: Date())
+        #expect(try outcomes[0].get().generation == 1)
+        #expect(throws: CairnError.self) { try outcomes[1].get() }
+        #expect(try outcomes[2].get().generation == 1)
+        #expect(try await store.revision(cluster: "c1") == before + 1, "a revision for the sites to fetch")
+        #expect(try await store.work(cluster: "c2", name: "web") != nil)
+        let events = try await store.events(object: "WorkSet/web", limit: 10).map(\.message).sorted()
+        #expect(events == ["applied to c1", "applied to c2"], "the failed write's event went with it")
+        // Written again unchanged: nothing moves.
+        let again = try await store.applyWorks([writes[0]], now: Date())
+        #expect(try again[0].get().generation == 1)
+        #expect(try await store.revision(cluster: "c1") == before + 1)
+    }
+
     @Test func `concurrent writers lose nothing`() async throws {
         defer { directory.remove() }
         try await enrol("c1")

@@ -11,6 +11,7 @@ public final class WorkSetController: Service, @unchecked Sendable {
     static let label = "cairn.io/workset"
     static let revisionAnnotation = "cairn.io/workset-revision"
     static let appliedAnnotation = "cairn.io/applied-at"
+    static let writesPerTransaction = 100
 
     let store: any HubStore
     let signal: Wakeup
@@ -104,14 +105,31 @@ public final class WorkSetController: Service, @unchecked Sendable {
                 budget = max(0, (options?.maxConcurrency?.resolve(total: decided.count) ?? decided.count) - inFlight)
             }
             let spec = try await store.workSetSpec(workSet.name, generation: target) ?? workSet.spec
+            var writes = [WorkWrite]()
             for name in eligible.prefix(budget) {
                 guard let cluster = clusters[name] else { continue }
                 do {
-                    try await apply(workSet.name, spec: spec, revision: target, to: cluster, now: now)
-                    states[name] = WorkSet.ClusterState(name: name, state: "Progressing", revision: target)
-                    try await event(workSet, "Applied", "revision \(target) applied to \(name)", now)
+                    let work = try render(workSet.name, spec: spec, revision: target, for: cluster, now: now)
+                    let applied = Event(time: now, object: "WorkSet/\(workSet.name)", reason: "Applied", message: "revision \(target) applied to \(name)")
+                    writes.append(WorkWrite(work: work, cluster: name, events: [applied]))
                 } catch let error as CairnError {
                     states[name] = WorkSet.ClusterState(name: name, state: "Failed", revision: target, message: error.message)
+                }
+            }
+            // A batch of clusters per transaction, not one each: a rollout to thousands of sites would otherwise
+            // spend most of its time waiting for the writer, once per work and once more per event.
+            for start in stride(from: 0, to: writes.count, by: Self.writesPerTransaction) {
+                let batch = Array(writes[start..<min(start + Self.writesPerTransaction, writes.count)])
+                for (write, outcome) in zip(batch, try await store.applyWorks(batch, now: now)) {
+                    switch outcome {
+                    case .success:
+                        states[write.cluster] = WorkSet.ClusterState(name: write.cluster, state: "Progressing", revision: target)
+                        logger.info("workset rollout", metadata: ["workset.name": .string(workSet.name), "reason": "Applied", "message": .string(write.events[0].message)])
+                    case .failure(let error as CairnError):
+                        states[write.cluster] = WorkSet.ClusterState(name: write.cluster, state: "Failed", revision: target, message: error.message)
+                    case .failure(let error):
+                        throw error
+                    }
                 }
             }
         }
@@ -188,7 +206,7 @@ public final class WorkSetController: Service, @unchecked Sendable {
         return WorkSet.ClusterState(name: cluster, state: "Progressing", revision: target)
     }
 
-    func apply(_ name: String, spec: WorkSet.Spec, revision: Int64, to cluster: ManagedCluster, now: Date) async throws {
+    func render(_ name: String, spec: WorkSet.Spec, revision: Int64, for cluster: ManagedCluster, now: Date) throws -> ManifestWork {
         var values = [String: String]()
         for override in spec.overrides ?? [] where override.clusterSelector.matches(cluster.metadata.labels ?? [:]) {
             values.merge(override.values) { _, new in new }
@@ -201,7 +219,7 @@ public final class WorkSetController: Service, @unchecked Sendable {
         metadata.annotations = [Self.revisionAnnotation: String(revision), Self.appliedAnnotation: RFC3339.string(from: now)]
         let work = ManifestWork(metadata: metadata, spec: try template.render(spec.manifestWorkTemplate))
         try work.validate(cluster: cluster.name)
-        _ = try await store.applyWork(work, cluster: cluster.name, now: now)
+        return work
     }
 
     func event(_ workSet: WorkSet, _ reason: String, _ message: String, _ now: Date) async throws {

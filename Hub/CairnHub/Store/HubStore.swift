@@ -81,6 +81,9 @@ public protocol HubStore: Sendable {
     // Works
     /// Creates or updates a work; the generation and the cluster's revision move only when the spec changed.
     func applyWork(_ work: ManifestWork, cluster: String, now: Date) async throws -> ManifestWork
+    /// Many works at once, each as `applyWork` writes it and with the events that record it, in one transaction;
+    /// one that cannot be written (its cluster gone) fails alone, as its own outcome.
+    func applyWorks(_ writes: [WorkWrite], now: Date) async throws -> [Result<ManifestWork, any Error>]
     func work(cluster: String, name: String) async throws -> ManifestWork?
     func works(cluster: String?) async throws -> [ManifestWork]
     /// Marks the work for deletion; it is removed once the agent reports its objects gone.
@@ -120,6 +123,19 @@ public struct ClusterIdentity: Sendable {
     public var keyHash: String
     public var csr: String
     public var certificate: String?
+}
+
+/// One work for `applyWorks`, with the events that go with it.
+public struct WorkWrite: Sendable {
+    public var work: ManifestWork
+    public var cluster: String
+    public var events: [Event]
+
+    public init(work: ManifestWork, cluster: String, events: [Event] = []) {
+        self.work = work
+        self.cluster = cluster
+        self.events = events
+    }
 }
 
 /// A bundle with the digest of the cluster's whole desired state at its revision.

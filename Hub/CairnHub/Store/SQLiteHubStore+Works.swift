@@ -7,56 +7,75 @@ extension SQLiteHubStore {
     /// work is read once, and what it becomes — with the hash bundles carry — is written in one statement and
     /// returned without reading it back. Statements are cached.
     public func applyWork(_ work: ManifestWork, cluster: String, now: Date) async throws -> ManifestWork {
-        let (stored, changed) = try await pool.write { db -> (ManifestWork, Bool) in
-            try Self.requireClusterExists(db, cluster)
-            let spec = try Self.json(work.spec)
-            let labels = try work.metadata.labels.map(Self.json)
-            let annotations = try work.metadata.annotations.map(Self.json)
-            let existing = try Row.fetchOne(
-                try db.cachedStatement(sql: "SELECT * FROM works WHERE cluster = ? AND name = ?"), arguments: [cluster, work.name])
-            if let existing, existing["spec"] == spec, existing["labels"] == labels, existing["annotations"] == annotations,
-                existing["deleting_at"] == nil as Double?
-            {
-                return (try Self.work(from: existing, cluster: cluster), false)
-            }
-            // The work as a bundle will carry it (as `work(from:forBundle:)` builds it from the row), so its hash is
-            // written with it. Labels and annotations, maps of strings, read back as given; the spec is decoded from
-            // the very text stored, since a number may not.
-            var metadata = ObjectMeta(name: work.name, namespace: cluster, labels: work.metadata.labels)
-            metadata.annotations = work.metadata.annotations
-            if let existing {
-                metadata.uid = existing["uid"]
-                metadata.generation = (existing["generation"] as Int64) + 1
-                metadata.creationTimestamp = Date(timeIntervalSince1970: existing["created_at"])
-            } else {
-                metadata.uid = UUID().uuidString.lowercased()
-                metadata.generation = 1
-                metadata.creationTimestamp = Date(timeIntervalSince1970: now.timeIntervalSince1970)
-            }
-            var stored = ManifestWork(metadata: metadata, spec: try Self.decode(ManifestWork.Spec.self, spec), status: nil)
-            let hash = try BundleStatement.workHash(stored)
-            let revision = try Self.bumpRevision(db, cluster)
-            if existing != nil {
-                try db.cachedStatement(
-                    sql: """
-                        UPDATE works SET spec = ?, labels = ?, annotations = ?, generation = ?, revision = ?, bundle_hash = ?,
-                            deleting_at = NULL WHERE cluster = ? AND name = ?
-                        """
-                ).execute(arguments: [spec, labels, annotations, metadata.generation, revision, hash, cluster, work.name])
-            } else {
-                try db.cachedStatement(
-                    sql: """
-                        INSERT INTO works (cluster, name, uid, labels, annotations, generation, spec, revision, created_at, bundle_hash)
-                        VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?)
-                        """
-                ).execute(arguments: [cluster, work.name, metadata.uid, labels, annotations, spec, revision, now.timeIntervalSince1970, hash])
-            }
-            try db.cachedStatement(sql: "DELETE FROM tombstones WHERE cluster = ? AND name = ?").execute(arguments: [cluster, work.name])
-            stored.status = try (existing?["status"] as String?).map { try Self.decode(ManifestWork.Status.self, $0) }
-            return (stored, true)
-        }
+        let (stored, changed) = try await pool.write { db in try Self.apply(db, work, cluster: cluster, now: now) }
         if changed { await changes.publish(cluster) }
         return stored
+    }
+
+    public func applyWorks(_ writes: [WorkWrite], now: Date) async throws -> [Result<ManifestWork, any Error>] {
+        let outcomes = try await pool.write { db in
+            writes.map { write in
+                db.alone {
+                    let applied = try Self.apply(db, write.work, cluster: write.cluster, now: now)
+                    for event in write.events { try Self.insert(db, event) }
+                    return applied
+                }
+            }
+        }
+        for (write, outcome) in zip(writes, outcomes) {
+            if case .success((_, true)) = outcome { await changes.publish(write.cluster) }
+        }
+        return outcomes.map { $0.map(\.0) }
+    }
+
+    /// The work as stored, and whether it changed.
+    static func apply(_ db: Database, _ work: ManifestWork, cluster: String, now: Date) throws -> (ManifestWork, Bool) {
+        try Self.requireClusterExists(db, cluster)
+        let spec = try Self.json(work.spec)
+        let labels = try work.metadata.labels.map(Self.json)
+        let annotations = try work.metadata.annotations.map(Self.json)
+        let existing = try Row.fetchOne(
+            try db.cachedStatement(sql: "SELECT * FROM works WHERE cluster = ? AND name = ?"), arguments: [cluster, work.name])
+        if let existing, existing["spec"] == spec, existing["labels"] == labels, existing["annotations"] == annotations,
+            existing["deleting_at"] == nil as Double?
+        {
+            return (try Self.work(from: existing, cluster: cluster), false)
+        }
+        // The work as a bundle will carry it (as `work(from:forBundle:)` builds it from the row), so its hash is
+        // written with it. Labels and annotations, maps of strings, read back as given; the spec is decoded from
+        // the very text stored, since a number may not.
+        var metadata = ObjectMeta(name: work.name, namespace: cluster, labels: work.metadata.labels)
+        metadata.annotations = work.metadata.annotations
+        if let existing {
+            metadata.uid = existing["uid"]
+            metadata.generation = (existing["generation"] as Int64) + 1
+            metadata.creationTimestamp = Date(timeIntervalSince1970: existing["created_at"])
+        } else {
+            metadata.uid = UUID().uuidString.lowercased()
+            metadata.generation = 1
+            metadata.creationTimestamp = Date(timeIntervalSince1970: now.timeIntervalSince1970)
+        }
+        var stored = ManifestWork(metadata: metadata, spec: try Self.decode(ManifestWork.Spec.self, spec), status: nil)
+        let hash = try BundleStatement.workHash(stored)
+        let revision = try Self.bumpRevision(db, cluster)
+        if existing != nil {
+            try db.cachedStatement(
+                sql: """
+                    UPDATE works SET spec = ?, labels = ?, annotations = ?, generation = ?, revision = ?, bundle_hash = ?,
+                        deleting_at = NULL WHERE cluster = ? AND name = ?
+                    """
+            ).execute(arguments: [spec, labels, annotations, metadata.generation, revision, hash, cluster, work.name])
+        } else {
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO works (cluster, name, uid, labels, annotations, generation, spec, revision, created_at, bundle_hash)
+                    VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?)
+                    """
+            ).execute(arguments: [cluster, work.name, metadata.uid, labels, annotations, spec, revision, now.timeIntervalSince1970, hash])
+        }
+        try db.cachedStatement(sql: "DELETE FROM tombstones WHERE cluster = ? AND name = ?").execute(arguments: [cluster, work.name])
+        stored.status = try (existing?["status"] as String?).map { try Self.decode(ManifestWork.Status.self, $0) }
+        return (stored, true)
     }
 
     public func work(cluster: String, name: String) async throws -> ManifestWork? {
@@ -96,31 +115,41 @@ extension SQLiteHubStore {
     }
 
     public func recordStatus(cluster: String, report: StatusReport, now: Date) async throws {
-        try await pool.write { db in
-            var last = try Int64.fetchOne(try db.cachedStatement(sql: "SELECT last_transition FROM clusters WHERE name = ?"), arguments: [cluster]) ?? 0
-            for transition in report.transitions ?? [] where transition.sequence > last {
-                try Self.insert(
-                    db,
-                    Event(
-                        time: transition.time, object: "ManifestWork/\(cluster)/\(transition.work)", reason: transition.reason,
-                        message: "\(transition.type)=\(transition.status) at generation \(transition.generation), on the site"))
-                last = transition.sequence
-            }
-            if let dropped = report.droppedTransitions, dropped > 0 {
-                try Self.insert(
-                    db,
-                    Event(
-                        time: now, object: "ManagedCluster/\(cluster)", reason: "TransitionsDropped",
-                        message: "the site's journal was full: \(dropped) status transitions were dropped before they could be sent"))
-            }
-            try db.cachedStatement(sql: "UPDATE clusters SET last_transition = ? WHERE name = ?").execute(arguments: [last, cluster])
-            for update in report.works {
-                if update.deleted {
-                    // Only a work the hub asked to delete goes away; a stale report never removes a live work.
-                    try db.cachedStatement(sql: "DELETE FROM works WHERE cluster = ? AND name = ? AND deleting_at IS NOT NULL").execute(arguments: [cluster, update.name])
-                } else if let status = update.status {
-                    try db.cachedStatement(sql: "UPDATE works SET status = ? WHERE cluster = ? AND name = ? AND generation >= ?").execute(arguments: [try Self.json(status), cluster, update.name, update.observedGeneration])
-                }
+        try await statusReports.submit(StatusWrite(cluster: cluster, report: report, now: now))
+    }
+
+    struct StatusWrite: Sendable {
+        let cluster: String
+        let report: StatusReport
+        let now: Date
+    }
+
+    /// One status report, within a transaction shared with the others waiting (`GroupCommit`).
+    static func record(_ db: Database, _ write: StatusWrite) throws {
+        let (cluster, report, now) = (write.cluster, write.report, write.now)
+        var last = try Int64.fetchOne(try db.cachedStatement(sql: "SELECT last_transition FROM clusters WHERE name = ?"), arguments: [cluster]) ?? 0
+        for transition in report.transitions ?? [] where transition.sequence > last {
+            try Self.insert(
+                db,
+                Event(
+                    time: transition.time, object: "ManifestWork/\(cluster)/\(transition.work)", reason: transition.reason,
+                    message: "\(transition.type)=\(transition.status) at generation \(transition.generation), on the site"))
+            last = transition.sequence
+        }
+        if let dropped = report.droppedTransitions, dropped > 0 {
+            try Self.insert(
+                db,
+                Event(
+                    time: now, object: "ManagedCluster/\(cluster)", reason: "TransitionsDropped",
+                    message: "the site's journal was full: \(dropped) status transitions were dropped before they could be sent"))
+        }
+        try db.cachedStatement(sql: "UPDATE clusters SET last_transition = ? WHERE name = ?").execute(arguments: [last, cluster])
+        for update in report.works {
+            if update.deleted {
+                // Only a work the hub asked to delete goes away; a stale report never removes a live work.
+                try db.cachedStatement(sql: "DELETE FROM works WHERE cluster = ? AND name = ? AND deleting_at IS NOT NULL").execute(arguments: [cluster, update.name])
+            } else if let status = update.status {
+                try db.cachedStatement(sql: "UPDATE works SET status = ? WHERE cluster = ? AND name = ? AND generation >= ?").execute(arguments: [try Self.json(status), cluster, update.name, update.observedGeneration])
             }
         }
     }

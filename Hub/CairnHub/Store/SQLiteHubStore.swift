@@ -10,6 +10,8 @@ public struct SQLiteHubStore: HubStore {
     public let changes: RevisionNotifier
     /// Lease times not yet written (see `recordHeartbeat`).
     let heartbeats = HeartbeatTimes()
+    /// Status reports, committed together when they arrive together.
+    let statusReports: GroupCommit<StatusWrite>
 
     public init(path: String, changes: RevisionNotifier = RevisionNotifier()) throws {
         var configuration = Configuration()
@@ -19,6 +21,7 @@ public struct SQLiteHubStore: HubStore {
         }
         pool = try DatabasePool(path: path, configuration: configuration)
         self.changes = changes
+        statusReports = GroupCommit(pool: pool, write: Self.record)
         try Self.migrator.migrate(pool)
     }
 
