@@ -20,6 +20,10 @@ public struct HubConfiguration: Sendable {
     public var maxLongPolls: Int = 20_000
     /// Other requests in flight at once; beyond it the hub answers 503 with Retry-After rather than queue.
     public var maxConcurrentRequests: Int = 512
+    /// Sites' status reports and heartbeats in flight at once, counted apart from other requests so a fleet
+    /// reporting together never crowds out an administrator (nor is held to the same small number: each is a few
+    /// KiB, and a rollout to thousands of sites brings them all within a second or two).
+    public var maxConcurrentReports: Int = 4096
     /// How long deletion tombstones are kept; agents further behind get a full bundle.
     public var tombstoneRetention: Double = 7 * 86_400
     /// Extra names (DNS or IP) for the serving certificate, besides localhost, this host's name and the listen address.

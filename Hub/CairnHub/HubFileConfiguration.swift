@@ -13,6 +13,7 @@ public struct HubFileConfiguration: Decodable, Sendable {
     public var certificateLifetime: String?
     public var maxLongPolls: Int?
     public var maxConcurrentRequests: Int?
+    public var maxConcurrentReports: Int?
 
     public init() {}
 

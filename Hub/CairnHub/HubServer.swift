@@ -31,7 +31,8 @@ public struct HubServer: Sendable {
         try FileManager.default.createDirectory(
             atPath: configuration.stateDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         lock = try HubLock(stateDirectory: configuration.stateDirectory)
-        shedder = LoadShedder(maxLongPolls: configuration.maxLongPolls, maxRequests: configuration.maxConcurrentRequests)
+        shedder = LoadShedder(
+            maxLongPolls: configuration.maxLongPolls, maxRequests: configuration.maxConcurrentRequests, maxReports: configuration.maxConcurrentReports)
         store = try SQLiteHubStore(path: configuration.databasePath)
         pki = try HubPKI.loadOrCreate(directory: configuration.pkiDirectory, names: Self.servingNames(configuration))
         try await Self.ensureAdminToken(store: store, path: configuration.adminTokenPath)

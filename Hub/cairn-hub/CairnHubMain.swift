@@ -24,6 +24,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Lifetime of cluster client certificates, like 30d or 12h (default 30d).") var certificateLifetime: String?
     @Option(help: "Bundle long-polls held at once, one per connected agent (default 20000); beyond it 503 + Retry-After.") var maxLongPolls: Int?
     @Option(help: "Other requests in flight at once (default 512); beyond it 503 + Retry-After.") var maxConcurrentRequests: Int?
+    @Option(help: "Sites' status reports and heartbeats in flight at once, apart from other requests (default 4096); beyond it 503 + Retry-After.")
+    var maxConcurrentReports: Int?
     @Option(help: "Enrolments a source address may make at once (default 20).") var enrolmentBurst: Double?
     @Option(help: "Enrolments per second a source address may make after its burst (default 2).") var enrolmentRate: Double?
     @Option(help: "Log level (trace, debug, info, notice, warning, error).") var logLevel: String = "info"
@@ -56,6 +58,10 @@ struct Serve: AsyncParsableCommand {
         if let value = maxConcurrentRequests ?? file.maxConcurrentRequests {
             guard value > 0 else { throw CairnError(.invalid, "--max-concurrent-requests must be positive", field: "max-concurrent-requests") }
             configuration.maxConcurrentRequests = value
+        }
+        if let value = maxConcurrentReports ?? file.maxConcurrentReports {
+            guard value > 0 else { throw CairnError(.invalid, "--max-concurrent-reports must be positive", field: "max-concurrent-reports") }
+            configuration.maxConcurrentReports = value
         }
         if let value = enrolmentBurst {
             guard value >= 1 else { throw CairnError(.invalid, "--enrolment-burst must be at least 1", field: "enrolment-burst") }

@@ -122,6 +122,44 @@ import Testing
         })
     }
 
+    /// Sites' status reports and heartbeats count against a budget of their own: a fleet reporting together (every
+    /// site of a rollout, within a second or two) neither crowds out an administrator nor waits behind one.
+    @Test func `sites' reports have their own budget, apart from other requests`() async throws {
+        let directory = try TemporaryDirectory("overload-reports")
+        defer { directory.remove() }
+        let hub = try await TestHub(stateDirectory: directory.appending("hub")) { $0.maxConcurrentRequests = 1 }
+        let token = try await hub.token(autoApprove: true)
+        let agent = try TestAgent(stateDirectory: directory.appending("c1"), hub: hub, token: token, name: "c1")
+        try await hub.waitJoined("c1")
+        try await agent.stop()
+        let agentTLS = try agent.clientTLS()
+
+        let held = try await Self.holdTheSlot(hub, tls: Self.trusting(hub))
+        let shedBefore = hub.server.shedder.shed
+        let heartbeat = try CairnJSON.encode(Heartbeat(claims: [], allocatable: ["cpu": "2"]))
+        let report = try CairnJSON.encode(StatusReport(works: []))
+        let url = hub.url
+        let answers = try await withHTTPClient { http in
+            var answers = [Int]()
+            for (path, body) in [("heartbeat", heartbeat), ("status", report), ("heartbeat", heartbeat)] {
+                var request = HTTPClientRequest(url: url + "/api/v1/agent/clusters/c1/\(path)")
+                request.method = .POST
+                request.tlsConfiguration = agentTLS
+                request.headers.add(name: "Content-Type", value: "application/json")
+                request.body = .bytes(ByteBuffer(bytes: body))
+                let response = try await http.execute(request, timeout: .seconds(30))
+                _ = try await response.body.collect(upTo: 1 << 20)
+                answers.append(Int(response.status.code))
+            }
+            return answers
+        }
+        #expect(answers == [200, 204, 200], "while an administrator's request holds the only request slot")
+        #expect(hub.server.shedder.shed == shedBefore)
+        held.release()
+        #expect((200..<300).contains(try await value(of: held.held, within: 30, "the held request")))
+        try await hub.stop()
+    }
+
     @Test func `an administrator's request the hub sheds is sent again when the hub says, and goes through`() async throws {
         let directory = try TemporaryDirectory("overload-admin")
         defer { directory.remove() }

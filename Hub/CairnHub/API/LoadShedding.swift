@@ -7,20 +7,26 @@ import Synchronization
 public final class LoadShedder: Sendable {
     let maxLongPolls: Int
     let maxRequests: Int
+    let maxReports: Int
     private let longPolls = Atomic<Int>(0)
     private let requests = Atomic<Int>(0)
+    private let reports = Atomic<Int>(0)
     private let shedCount = Atomic<Int>(0)
 
-    public init(maxLongPolls: Int, maxRequests: Int) {
+    public init(maxLongPolls: Int, maxRequests: Int, maxReports: Int = 4096) {
         self.maxLongPolls = maxLongPolls
         self.maxRequests = maxRequests
+        self.maxReports = maxReports
     }
 
     /// How many requests were shed so far.
     public var shed: Int { shedCount.load(ordering: .relaxed) }
 
-    /// Requests being handled now (long-polls aside).
+    /// Requests being handled now (long-polls and sites' reports aside).
     public var requestsInFlight: Int { requests.load(ordering: .relaxed) }
+
+    /// Sites' status reports and heartbeats being handled now.
+    public var reportsInFlight: Int { reports.load(ordering: .relaxed) }
 
     /// Runs `body` as a held long-poll, or throws 503 when the hub holds as many as it may.
     func holdingLongPoll<T>(_ body: () async throws -> T) async throws -> T {
@@ -29,6 +35,10 @@ public final class LoadShedder: Sendable {
 
     func holdingRequest<T>(_ body: () async throws -> T) async throws -> T {
         try await holding(requests, limit: maxRequests, what: "requests in flight", body)
+    }
+
+    func holdingReport<T>(_ body: () async throws -> T) async throws -> T {
+        try await holding(reports, limit: maxReports, what: "site reports in flight", body)
     }
 
     private func holding<T>(_ counter: borrowing Atomic<Int>, limit: Int, what: String, _ body: () async throws -> T) async throws -> T {
@@ -43,12 +53,16 @@ public final class LoadShedder: Sendable {
 }
 
 /// Sheds requests beyond the hub's limit before they reach a handler; bundle long-polls are bounded by their own
-/// limit where they wait.
+/// limit where they wait, and sites' status reports and heartbeats count against theirs.
 struct LoadShedMiddleware<Context: RequestContext>: RouterMiddleware {
     let shedder: LoadShedder
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if request.method == .get && request.uri.path.hasSuffix("/bundle") { return try await next(request, context) }
+        let path = request.uri.path
+        if request.method == .get && path.hasSuffix("/bundle") { return try await next(request, context) }
+        if request.method == .post && path.hasPrefix("/api/v1/agent/clusters/") && (path.hasSuffix("/status") || path.hasSuffix("/heartbeat")) {
+            return try await shedder.holdingReport { try await next(request, context) }
+        }
         return try await shedder.holdingRequest { try await next(request, context) }
     }
 }
