@@ -10,9 +10,16 @@ import Synchronization
 final class GroupCommit<Item: Sendable>: Sendable {
     typealias Write = @Sendable (Database, Item) throws -> Void
 
+    private enum Turn {
+        /// The write is committed.
+        case done
+        /// Commit the next batch, this write first.
+        case lead
+    }
+
     private struct Waiting {
         let item: Item
-        let done: CheckedContinuation<Void, any Error>
+        let turn: CheckedContinuation<Turn, any Error>
     }
 
     private struct State {
@@ -35,36 +42,49 @@ final class GroupCommit<Item: Sendable>: Sendable {
     /// Writes not yet committed: waiting, and in the batch being committed.
     var pending: Int { state.withLock { $0.waiting.count + $0.inBatch } }
 
+    /// Returns once `item` is committed. The caller that finds no commit under way commits itself, with whatever
+    /// waits; then hands the turn to the first of those that arrived meanwhile — no task of its own, no extra hop.
     func submit(_ item: Item) async throws {
-        try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
+        let turn = try await withCheckedThrowingContinuation { (turn: CheckedContinuation<Turn, any Error>) in
             let leads = state.withLock { state in
-                state.waiting.append(Waiting(item: item, done: done))
-                defer { state.committing = true }
-                return !state.committing
+                if state.committing {
+                    state.waiting.append(Waiting(item: item, turn: turn))
+                    return false
+                }
+                state.committing = true
+                return true
             }
-            if leads { Task { await self.commitWaiting() } }
+            if leads { turn.resume(returning: .lead) }
         }
+        guard case .lead = turn else { return }
+        try await commit(leading: item)
     }
 
-    /// Commits what waits, a batch at a time, until nothing does.
-    private func commitWaiting() async {
-        while true {
-            let batch = state.withLock { state in
-                let batch = Array(state.waiting.prefix(maxBatch))
-                state.waiting.removeFirst(batch.count)
-                state.inBatch = batch.count
-                if batch.isEmpty { state.committing = false }
-                return batch
-            }
-            guard !batch.isEmpty else { return }
-            do {
-                let write = self.write
-                let outcomes = try await pool.write { db in batch.map { waiting in db.alone { try write(db, waiting.item) } } }
-                for (waiting, outcome) in zip(batch, outcomes) { waiting.done.resume(with: outcome) }
-            } catch {
-                for waiting in batch { waiting.done.resume(throwing: error) }
-            }
+    private func commit(leading item: Item) async throws {
+        let others = state.withLock { state in
+            let batch = Array(state.waiting.prefix(maxBatch - 1))
+            state.waiting.removeFirst(batch.count)
+            state.inBatch = batch.count + 1
+            return batch
         }
+        let write = self.write
+        let items = [item] + others.map(\.item)
+        // Not cancelled with the leader's request: the batch is everyone's.
+        let committed = await withCheckedContinuation { (committed: CheckedContinuation<Result<[Result<Void, any Error>], any Error>, Never>) in
+            pool.asyncWrite({ db in items.map { item in db.alone { try write(db, item) } } }, completion: { _, result in committed.resume(returning: result) })
+        }
+        let outcomes = (try? committed.get()) ?? Array(repeating: committed.map { _ in () }, count: items.count)
+        for (waiting, outcome) in zip(others, outcomes.dropFirst()) { waiting.turn.resume(with: outcome.map { .done }) }
+        let next = state.withLock { state in
+            state.inBatch = 0
+            if state.waiting.isEmpty {
+                state.committing = false
+                return nil as Waiting?
+            }
+            return state.waiting.removeFirst()
+        }
+        next?.turn.resume(returning: .lead)
+        try outcomes[0].get()
     }
 }
 
