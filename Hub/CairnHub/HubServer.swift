@@ -111,7 +111,7 @@ public struct HubServer: Sendable {
         app.addServices(
             LeaseMonitor(store: store, configuration: configuration, pacing: pacing, rescheduled: rescheduled, logger: logger),
             PlacementController(store: store, signal: rescheduled, decided: rollout, logger: logger),
-            WorkSetController(store: store, signal: rollout, logger: logger) { [shedder] in shedder.reportsInFlight > shedder.maxReports / 2 })
+            WorkSetController(store: store, signal: rollout, logger: logger))
         return app
     }
 }

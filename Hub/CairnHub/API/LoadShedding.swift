@@ -6,9 +6,9 @@ import Synchronization
 /// jittered Retry-After, so a thousand agents coming back together spread out instead of piling up in memory.
 ///
 /// The Retry-After window grows with the overload (`RetryWindow`): 2–10 s while the hub turns away fewer than it
-/// serves, doubling each second it turns away more. A fixed window let 10,000 sites retrying every few seconds ask
-/// seven times what the hub could answer, every refusal costing it a TLS record and an HTTP/2 stream, and it never
-/// caught up (measured once at 10,000 sites).
+/// serves, and wide enough past that for those turned away to come back about as fast as the hub serves. A fixed
+/// window let 10,000 sites retrying every few seconds ask seven times what the hub could answer, every refusal
+/// costing it a TLS record and an HTTP/2 stream, and it never caught up (measured once at 10,000 sites).
 public final class LoadShedder: Sendable {
     let maxLongPolls: Int
     let maxRequests: Int
@@ -62,25 +62,10 @@ public final class LoadShedder: Sendable {
     }
 }
 
-/// Sheds requests beyond the hub's limit before they reach a handler; bundle long-polls are bounded by their own
-/// limit where they wait, and sites' status reports and heartbeats count against theirs.
-struct LoadShedMiddleware<Context: RequestContext>: RouterMiddleware {
-    let shedder: LoadShedder
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let path = request.uri.path
-        if request.method == .get && path.hasSuffix("/bundle") { return try await next(request, context) }
-        if request.method == .post && path.hasPrefix("/api/v1/agent/clusters/") && (path.hasSuffix("/status") || path.hasSuffix("/heartbeat")) {
-            return try await shedder.holdingReport { try await next(request, context) }
-        }
-        return try await shedder.holdingRequest { try await next(request, context) }
-    }
-}
-
-/// How far to spread those turned away. Each second in which the hub turned away more requests than it served, the
-/// window doubles (up to 5 minutes); each second it did not, it halves (down to 10 s). A burst — a rollout's sites
-/// all reporting at once — widens it a step or two; a storm of sites retrying faster than the hub answers widens it
-/// until their retries fall below what it serves.
+/// How far to spread those turned away, from the requests shed and served over the last second or so. Those turned
+/// away keep asking until they are served: shed S a second against A served, they ask S/A times more often than
+/// the hub can answer, so the window is stretched that many times (twice, for headroom) — never under 10 s, never
+/// over 5 minutes.
 struct RetryWindow {
     static let shortest = 10
     static let longest = 300
@@ -97,12 +82,27 @@ struct RetryWindow {
         }
         let elapsed = now - start
         guard elapsed >= .seconds(1) else { return current }
-        if shed - shedAtStart > served - servedAtStart {
-            current = min(Self.longest, current * 2)
-        } else {
-            current = max(Self.shortest, current >> min(8, Int(elapsed.components.seconds)))
-        }
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let shedRate = Double(shed - shedAtStart) / seconds
+        let servedRate = max(1, Double(served - servedAtStart) / seconds)
+        let window = 2 * shedRate / servedRate * Double(Self.shortest)
+        current = min(Self.longest, max(Self.shortest, Int(window.rounded(.up))))
         (self.start, shedAtStart, servedAtStart) = (now, shed, served)
         return current
+    }
+}
+
+/// Sheds requests beyond the hub's limit before they reach a handler; bundle long-polls are bounded by their own
+/// limit where they wait, and sites' status reports and heartbeats count against theirs.
+struct LoadShedMiddleware<Context: RequestContext>: RouterMiddleware {
+    let shedder: LoadShedder
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let path = request.uri.path
+        if request.method == .get && path.hasSuffix("/bundle") { return try await next(request, context) }
+        if request.method == .post && path.hasPrefix("/api/v1/agent/clusters/") && (path.hasSuffix("/status") || path.hasSuffix("/heartbeat")) {
+            return try await shedder.holdingReport { try await next(request, context) }
+        }
+        return try await shedder.holdingRequest { try await next(request, context) }
     }
 }

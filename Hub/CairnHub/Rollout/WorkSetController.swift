@@ -17,22 +17,17 @@ public final class WorkSetController: Service, @unchecked Sendable {
     let signal: Wakeup
     let interval: Double
     let logger: Logger
-    /// Whether the hub is busy with sites' reports: a rollout gives way between batches (at most `giveWay` each)
-    /// rather than have every site it wrote to report at once past what the hub takes in.
-    let busy: @Sendable () -> Bool
-    static let giveWay: Duration = .seconds(2)
     /// When a cluster left a WorkSet's decisions (in memory: after a hub restart the relocation deadline starts over).
     private var leftAt: [String: Date] = [:]
     /// When this controller first saw a cluster Available at a revision: the soak is measured from there, since
     /// an update that keeps a site available never moves the condition's own transition time.
     private var availableSince: [String: Date] = [:]
 
-    public init(store: any HubStore, signal: Wakeup, interval: Double = 1, logger: Logger, busy: @escaping @Sendable () -> Bool = { false }) {
+    public init(store: any HubStore, signal: Wakeup, interval: Double = 1, logger: Logger) {
         self.store = store
         self.signal = signal
         self.interval = interval
         self.logger = logger
-        self.busy = busy
     }
 
     public func run() async throws {
@@ -124,7 +119,6 @@ public final class WorkSetController: Service, @unchecked Sendable {
             // A batch of clusters per transaction, not one each: a rollout to thousands of sites would otherwise
             // spend most of its time waiting for the writer, once per work and once more per event.
             for start in stride(from: 0, to: writes.count, by: Self.writesPerTransaction) {
-                if start > 0 { try await givingWay() }
                 let batch = Array(writes[start..<min(start + Self.writesPerTransaction, writes.count)])
                 for (write, outcome) in zip(batch, try await store.applyWorks(batch, now: now)) {
                     switch outcome {
@@ -226,12 +220,6 @@ public final class WorkSetController: Service, @unchecked Sendable {
         let work = ManifestWork(metadata: metadata, spec: try template.render(spec.manifestWorkTemplate))
         try work.validate(cluster: cluster.name)
         return work
-    }
-
-    /// Waits while the hub is busy, up to `giveWay`: a rollout is paced by what the hub takes in, never stopped.
-    func givingWay() async throws {
-        let until = ContinuousClock.now + Self.giveWay
-        while busy(), ContinuousClock.now < until { try await Task.sleep(for: .milliseconds(5)) }
     }
 
     func event(_ workSet: WorkSet, _ reason: String, _ message: String, _ now: Date) async throws {
