@@ -130,7 +130,10 @@ import Testing
         let hub = try await TestHub(stateDirectory: directory.appending("hub")) { $0.maxConcurrentRequests = 1 }
         let token = try await hub.token(autoApprove: true)
         let agent = try TestAgent(stateDirectory: directory.appending("c1"), hub: hub, token: token, name: "c1")
-        try await hub.waitJoined("c1")
+        // Watched in the store: polling the API would take the one request slot the agent needs to enrol.
+        try await eventually("c1 to join", timeout: 60) {
+            try await hub.store.cluster(named: "c1")?.status.conditions.isTrue(ConditionType.joined) == true
+        }
         try await agent.stop()
         let agentTLS = try agent.clientTLS()
 
