@@ -10,16 +10,9 @@ import Synchronization
 final class GroupCommit<Item: Sendable>: Sendable {
     typealias Write = @Sendable (Database, Item) throws -> Void
 
-    private enum Turn {
-        /// The write is committed.
-        case done
-        /// Commit the next batch, this write first.
-        case lead
-    }
-
     private struct Waiting {
         let item: Item
-        let turn: CheckedContinuation<Turn, any Error>
+        let done: CheckedContinuation<Void, any Error>
     }
 
     private struct State {
@@ -42,49 +35,45 @@ final class GroupCommit<Item: Sendable>: Sendable {
     /// Writes not yet committed: waiting, and in the batch being committed.
     var pending: Int { state.withLock { $0.waiting.count + $0.inBatch } }
 
-    /// Returns once `item` is committed. The caller that finds no commit under way commits itself, with whatever
-    /// waits; then hands the turn to the first of those that arrived meanwhile — no task of its own, no extra hop.
+    /// Returns once `item` is committed.
     func submit(_ item: Item) async throws {
-        let turn = try await withCheckedThrowingContinuation { (turn: CheckedContinuation<Turn, any Error>) in
-            let leads = state.withLock { state in
-                if state.committing {
-                    state.waiting.append(Waiting(item: item, turn: turn))
-                    return false
-                }
-                state.committing = true
-                return true
+        try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
+            let starts = state.withLock { state in
+                state.waiting.append(Waiting(item: item, done: done))
+                defer { state.committing = true }
+                return !state.committing
             }
-            if leads { turn.resume(returning: .lead) }
+            if starts { commitNext() }
         }
-        guard case .lead = turn else { return }
-        try await commit(leading: item)
     }
 
-    private func commit(leading item: Item) async throws {
-        let others = state.withLock { state in
-            let batch = Array(state.waiting.prefix(maxBatch - 1))
-            state.waiting.removeFirst(batch.count)
-            state.inBatch = batch.count + 1
-            return batch
-        }
-        let write = self.write
-        let items = [item] + others.map(\.item)
-        // Not cancelled with the leader's request: the batch is everyone's.
-        let committed = await withCheckedContinuation { (committed: CheckedContinuation<Result<[Result<Void, any Error>], any Error>, Never>) in
-            pool.asyncWrite({ db in items.map { item in db.alone { try write(db, item) } } }, completion: { _, result in committed.resume(returning: result) })
-        }
-        let outcomes = (try? committed.get()) ?? Array(repeating: committed.map { _ in () }, count: items.count)
-        for (waiting, outcome) in zip(others, outcomes.dropFirst()) { waiting.turn.resume(with: outcome.map { .done }) }
-        let next = state.withLock { state in
-            state.inBatch = 0
-            if state.waiting.isEmpty {
-                state.committing = false
-                return nil as Waiting?
+    /// One batch, on the database's writer queue, and the next queued behind whatever other writes wait by then.
+    /// Nothing between batches runs on the event loops: under load a hop there waited its turn behind thousands of
+    /// connections, and batches went at the pace of those hops (status ingest at 10,000 sites fell to ~100/s).
+    /// Not cancelled with any caller's request either: the batch is everyone's.
+    private func commitNext() {
+        pool.asyncWriteWithoutTransaction { db in
+            let batch = self.state.withLock { state in
+                let batch = Array(state.waiting.prefix(self.maxBatch))
+                state.waiting.removeFirst(batch.count)
+                state.inBatch = batch.count
+                if batch.isEmpty { state.committing = false }
+                return batch
             }
-            return state.waiting.removeFirst()
+            guard !batch.isEmpty else { return }
+            var outcomes = [Result<Void, any Error>]()
+            do {
+                try db.inTransaction {
+                    outcomes = batch.map { waiting in db.alone { try self.write(db, waiting.item) } }
+                    return .commit
+                }
+            } catch {
+                outcomes = Array(repeating: .failure(error), count: batch.count)
+            }
+            self.state.withLock { $0.inBatch = 0 }
+            for (waiting, outcome) in zip(batch, outcomes) { waiting.done.resume(with: outcome) }
+            self.commitNext()
         }
-        next?.turn.resume(returning: .lead)
-        try outcomes[0].get()
     }
 }
 
