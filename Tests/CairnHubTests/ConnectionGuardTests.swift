@@ -12,21 +12,14 @@ import Testing
 @Suite struct ConnectionGuardTests {
     typealias Stream = NIOAsyncChannel<HTTP2Frame.FramePayload, HTTP2Frame.FramePayload>
 
-    /// The bytes an HTTP/2 client sends to open `count` streams, each a GET: what the hub reads in one go when a
-    /// client's requests arrive together.
+    /// What a plain HTTP/2 client sends to open `count` streams at once (`opening`).
     func clientBytes(opening count: Int) async throws -> ByteBuffer {
         let client = NIOAsyncTestingChannel()
         let streams = try await client.eventLoop.submit {
             try client.pipeline.syncOperations.configureAsyncHTTP2Pipeline(mode: .client) { $0.eventLoop.makeSucceededVoidFuture() }
         }.get()
         try await client.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 443))
-        let request = HPACKHeaders([(":method", "GET"), (":scheme", "https"), (":authority", "hub"), (":path", "/healthz")])
-        for _ in 0..<count {
-            let stream = try await streams.openStream { $0.eventLoop.makeSucceededFuture($0) }
-            try await stream.writeAndFlush(HTTP2Frame.FramePayload.headers(.init(headers: request, endStream: true)))
-        }
-        var bytes = ByteBuffer()
-        while var chunk = try await client.readOutbound(as: ByteBuffer.self) { bytes.writeBuffer(&chunk) }
+        let bytes = try await opening(count, on: streams, of: client)
         _ = try await client.finish(acceptAlreadyClosed: true)
         return bytes
     }

@@ -77,14 +77,7 @@ import Testing
 
         /// What the client sends to ask `count` requests at once.
         func requests(_ count: Int) async throws -> ByteBuffer {
-            let request = HPACKHeaders([(":method", "GET"), (":scheme", "https"), (":authority", "hub"), (":path", "/healthz")])
-            for _ in 0..<count {
-                let stream = try await streams.openStream { $0.eventLoop.makeSucceededFuture($0) }
-                try await stream.writeAndFlush(HTTP2Frame.FramePayload.headers(.init(headers: request, endStream: true)))
-            }
-            var bytes = ByteBuffer()
-            while var chunk = try await client.readOutbound(as: ByteBuffer.self) { bytes.writeBuffer(&chunk) }
-            return bytes
+            try await opening(count, on: streams, of: client)
         }
 
         /// The next thing the hub writes, waiting at most five seconds.
@@ -135,4 +128,17 @@ import Testing
             try await connection.finish(closeNotify: nil)
         }
     }
+}
+
+/// The bytes an HTTP/2 client (`streams` on `client`) sends to open `count` streams, each a GET: what the hub reads
+/// in one go when a client's requests arrive together.
+func opening(_ count: Int, on streams: NIOHTTP2Handler.AsyncStreamMultiplexer<Void>, of client: NIOAsyncTestingChannel) async throws -> ByteBuffer {
+    let request = HPACKHeaders([(":method", "GET"), (":scheme", "https"), (":authority", "hub"), (":path", "/healthz")])
+    for _ in 0..<count {
+        let stream = try await streams.openStream { $0.eventLoop.makeSucceededFuture($0) }
+        try await stream.writeAndFlush(HTTP2Frame.FramePayload.headers(.init(headers: request, endStream: true)))
+    }
+    var bytes = ByteBuffer()
+    while var chunk = try await client.readOutbound(as: ByteBuffer.self) { bytes.writeBuffer(&chunk) }
+    return bytes
 }
