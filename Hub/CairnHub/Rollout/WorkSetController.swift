@@ -110,7 +110,7 @@ public final class WorkSetController: Service, @unchecked Sendable {
                 guard let cluster = clusters[name] else { continue }
                 do {
                     let work = try render(workSet.name, spec: spec, revision: target, for: cluster, now: now)
-                    let applied = Event(time: now, object: "WorkSet/\(workSet.name)", reason: "Applied", message: "revision \(target) applied to \(name)")
+                    let applied = Self.event(workSet, "Applied", "revision \(target) applied to \(name)", now)
                     writes.append(WorkWrite(work: work, cluster: name, events: [applied]))
                 } catch let error as CairnError {
                     states[name] = WorkSet.ClusterState(name: name, state: "Failed", revision: target, message: error.message)
@@ -124,7 +124,7 @@ public final class WorkSetController: Service, @unchecked Sendable {
                     switch outcome {
                     case .success:
                         states[write.cluster] = WorkSet.ClusterState(name: write.cluster, state: "Progressing", revision: target)
-                        logger.info("workset rollout", metadata: ["workset.name": .string(workSet.name), "reason": "Applied", "message": .string(write.events[0].message)])
+                        for event in write.events { log(event, of: workSet) }
                     case .failure(let error as CairnError):
                         states[write.cluster] = WorkSet.ClusterState(name: write.cluster, state: "Failed", revision: target, message: error.message)
                     case .failure(let error):
@@ -223,8 +223,17 @@ public final class WorkSetController: Service, @unchecked Sendable {
     }
 
     func event(_ workSet: WorkSet, _ reason: String, _ message: String, _ now: Date) async throws {
-        try await store.recordEvent(Event(time: now, object: "WorkSet/\(workSet.name)", reason: reason, message: message))
-        logger.info("workset rollout", metadata: ["workset.name": .string(workSet.name), "reason": .string(reason), "message": .string(message)])
+        let event = Self.event(workSet, reason, message, now)
+        try await store.recordEvent(event)
+        log(event, of: workSet)
+    }
+
+    static func event(_ workSet: WorkSet, _ reason: String, _ message: String, _ now: Date) -> Event {
+        Event(time: now, object: "WorkSet/\(workSet.name)", reason: reason, message: message)
+    }
+
+    func log(_ event: Event, of workSet: WorkSet) {
+        logger.info("workset rollout", metadata: ["workset.name": .string(workSet.name), "reason": .string(event.reason), "message": .string(event.message)])
     }
 
     static func revision(of work: ManifestWork) -> Int64? {
