@@ -63,7 +63,9 @@ struct HubChannel: ServerChildChannel {
         let negotiated = upgrade.setup(channel: channel, logger: logger)
         do {
             let pipeline = channel.pipeline.syncOperations
-            try pipeline.addHandler(ReadsEndAtFirstError(), position: .after(try pipeline.handler(type: NIOSSLHandler.self)))
+            let tls = try pipeline.handler(type: NIOSSLHandler.self)
+            try pipeline.addHandler(ReadsEndAtFirstError(), position: .after(tls))
+            try pipeline.addHandler(CopiesReads(), position: .after(tls))
         } catch {
             // Never serve a connection without the guard.
             channel.close(promise: nil)
@@ -127,6 +129,22 @@ final class AnsweredStreamEnds: ChannelDuplexHandler, RemovableChannelHandler {
         let written = promise ?? context.eventLoop.makePromise()
         context.write(data, promise: written)
         written.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+    }
+}
+
+/// Hands HTTP what TLS decrypted in a buffer of its own, sized to it, so TLS can keep decrypting into the one it has.
+///
+/// NIOSSL decrypts into a 32 KiB buffer it keeps for the connection and passes that buffer on; NIOHTTP2's frame
+/// decoder holds the last buffer it was given until more arrives. So the next read finds the buffer shared, and
+/// NIOSSL copies it (copy-on-write) into a new 32 KiB one: every idle connection held two. Copying the few bytes of a
+/// request here costs far less than the 32 KiB per connection it saves (see BENCHMARKS.md). Sits right after TLS.
+final class CopiesReads: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let read = unwrapInboundIn(data)
+        context.fireChannelRead(wrapInboundOut(context.channel.allocator.buffer(buffer: read)))
     }
 }
 
