@@ -152,7 +152,7 @@ struct AgentController: Sendable {
             }
             wait = min(value, configuration.maxLongPollSeconds)
         }
-        let waiter = await store.changes.register(cluster)
+        let waiter = store.changes.register(cluster)
         var revision = try await store.revision(cluster: cluster)
         if let since, revision == since, wait > 0 {
             // A held poll ends when the hub shuts down, so the server drains at once.
@@ -162,18 +162,18 @@ struct AgentController: Sendable {
                     await withGracefulShutdownHandler {
                         await changes.wait(cluster, id: waiter, timeout: .milliseconds(Int64(wait * 1000)))
                     } onGracefulShutdown: {
-                        Task { await changes.cancel(cluster, id: waiter) }
+                        changes.cancel(cluster, id: waiter)
                     }
                 }
             } catch {
-                await changes.cancel(cluster, id: waiter)
+                changes.cancel(cluster, id: waiter)
                 throw error
             }
             // The cluster may have been denied or removed while we waited.
             _ = try await auth.requireCluster(context, acting: cluster)
             revision = try await store.revision(cluster: cluster)
         } else {
-            await store.changes.cancel(cluster, id: waiter)
+            store.changes.cancel(cluster, id: waiter)
         }
         if let since, revision == since {
             counters.record(full: nil)

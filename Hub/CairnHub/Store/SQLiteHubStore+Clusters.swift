@@ -148,7 +148,7 @@ extension SQLiteHubStore {
                 arguments: [state.rawValue, try Self.json(cluster.status.conditions), name])
             return try Self.requireCluster(db, name)
         }
-        await changes.publish(name)
+        changes.publish(name)
         return cluster
     }
 
@@ -171,7 +171,7 @@ extension SQLiteHubStore {
             try db.execute(sql: "DELETE FROM clusters WHERE name = ?", arguments: [name])
             guard db.changesCount > 0 else { throw CairnError(.notFound, "cluster \(name) not found", field: "name") }
         }
-        await changes.publish(name)
+        changes.publish(name)
     }
 
     @discardableResult

@@ -8,7 +8,7 @@ extension SQLiteHubStore {
     /// returned without reading it back. Statements are cached.
     public func applyWork(_ work: ManifestWork, cluster: String, now: Date) async throws -> ManifestWork {
         let (stored, changed) = try await pool.write { db in try Self.apply(db, work, cluster: cluster, now: now) }
-        if changed { await changes.publish(cluster) }
+        if changed { changes.publish(cluster) }
         return stored
     }
 
@@ -23,7 +23,7 @@ extension SQLiteHubStore {
             }
         }
         for (write, outcome) in zip(writes, outcomes) {
-            if case .success((_, true)) = outcome { await changes.publish(write.cluster) }
+            if case .success((_, true)) = outcome { changes.publish(write.cluster) }
         }
         return outcomes.map { $0.map(\.0) }
     }
@@ -110,7 +110,7 @@ extension SQLiteHubStore {
                 arguments: [cluster, name, revision, now.timeIntervalSince1970])
             return try Self.requireWork(db, cluster, name)
         }
-        await changes.publish(cluster)
+        changes.publish(cluster)
         return work
     }
 
@@ -205,7 +205,7 @@ extension SQLiteHubStore {
             _ = try Self.bumpRevision(db, cluster)
             return revision
         }
-        await changes.publish(cluster)
+        changes.publish(cluster)
         return released
     }
 
