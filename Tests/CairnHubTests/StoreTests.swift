@@ -44,6 +44,36 @@ import Testing
         #expect(try await store.cluster(named: "c1")?.status.clusterClaims == changed.claims)
     }
 
+    /// Agents' requests are checked against what the store remembers (`ClusterMemo`): each change below must be seen
+    /// by the very next check, though the check before it was answered from memory.
+    @Test func `what agents are checked against follows every change to their cluster`() async throws {
+        defer { directory.remove() }
+        try await enrol("c1")
+        #expect(try await store.access(cluster: "c1") == ClusterAccess(state: .accepted, keyHash: "key-c1"))
+        #expect(try await store.access(cluster: "c1") == ClusterAccess(state: .accepted, keyHash: "key-c1"))
+
+        let beat = Heartbeat(claims: [ClusterClaim(name: "platform", value: "kubernetes")], allocatable: ["cpu": "4"])
+        let start = Date(timeIntervalSince1970: 1_800_000_000)
+        #expect(try await store.recordHeartbeat(cluster: "c1", heartbeat: beat, now: start))
+        #expect(try await store.recordHeartbeat(cluster: "c1", heartbeat: beat, now: start.addingTimeInterval(1)) == false)
+        #expect(try await store.recordHeartbeat(cluster: "c1", heartbeat: beat, now: start.addingTimeInterval(2)) == false)
+        // Gone silent: the same heartbeat makes the cluster Available again.
+        #expect(try await store.markSilentClusters(before: start.addingTimeInterval(100), now: start.addingTimeInterval(100)) == ["c1"])
+        #expect(try await store.recordHeartbeat(cluster: "c1", heartbeat: beat, now: start.addingTimeInterval(101)))
+        #expect(try await store.cluster(named: "c1")?.status.conditions[type: ConditionType.available]?.status == Condition.true)
+        #expect(try await store.recordHeartbeat(cluster: "c1", heartbeat: beat, now: start.addingTimeInterval(102)) == false)
+
+        _ = try await store.setEnrolment(cluster: "c1", state: .denied, now: Date())
+        #expect(try await store.access(cluster: "c1")?.state == .denied)
+        _ = try await store.setEnrolment(cluster: "c1", state: .accepted, now: Date())
+        #expect(try await store.access(cluster: "c1")?.state == .accepted)
+        try await store.renewCertificate(cluster: "c1", keyHash: "key-2", csr: "", pem: "")
+        #expect(try await store.access(cluster: "c1") == ClusterAccess(state: .accepted, keyHash: "key-2"))
+        try await store.removeCluster(named: "c1")
+        #expect(try await store.access(cluster: "c1") == nil)
+        await #expect(throws: CairnError.self) { try await store.recordHeartbeat(cluster: "c1", heartbeat: beat, now: start.addingTimeInterval(103)) }
+    }
+
     @Test func `each cluster's revision strictly increases, independently of the others`() async throws {
         defer { directory.remove() }
         try await enrol("c1")

@@ -31,12 +31,12 @@ struct Authenticator: Sendable {
             throw CairnError(.unauthorized, "a client certificate issued by this hub is required", field: "certificate")
         }
         let holder = try certificates.holder(der: der)
-        guard let name = holder.name, let identity = try await store.identity(cluster: name),
-            Secrets.constantTimeEqual(identity.keyHash, holder.keyHash)
+        guard let name = holder.name, let access = try await store.access(cluster: name),
+            Secrets.constantTimeEqual(access.keyHash, holder.keyHash)
         else {
             throw CairnError(.unauthorized, "the client certificate does not belong to an enrolled cluster", field: "certificate")
         }
-        switch identity.state {
+        switch access.state {
         case .accepted: break
         case .pending: throw CairnError(.forbidden, "cluster \(name) is waiting for approval")
         case .denied: throw CairnError(.forbidden, "cluster \(name) was denied")

@@ -32,6 +32,8 @@ public protocol HubStore: Sendable {
     func clusters() async throws -> [ManagedCluster]
     /// What authenticates a cluster's agent: its enrolment credential, its key, its certificate.
     func identity(cluster name: String) async throws -> ClusterIdentity?
+    /// What an agent's every request is checked against: the cluster's enrolment state and key.
+    func access(cluster name: String) async throws -> ClusterAccess?
     /// Records the client certificate issued for the cluster's enrolled key.
     func storeCertificate(cluster name: String, pem: String) async throws
     /// Replaces the cluster's key and certificate (renewal over mTLS).

@@ -99,6 +99,20 @@ extension SQLiteHubStore {
         }
     }
 
+    public func access(cluster name: String) async throws -> ClusterAccess? {
+        if let known = memo.access(name) { return known }
+        let generation = memo.generation
+        let access = try await pool.read { db -> ClusterAccess? in
+            guard
+                let row = try Row.fetchOne(try db.cachedStatement(sql: "SELECT enrolment, key_hash FROM clusters WHERE name = ?"), arguments: [name]),
+                let state = EnrolmentState(rawValue: row["enrolment"])
+            else { return nil }
+            return ClusterAccess(state: state, keyHash: row["key_hash"])
+        }
+        if let access { memo.remember(access, of: name, readAt: generation) }
+        return access
+    }
+
     public func storeCertificate(cluster name: String, pem: String) async throws {
         try await pool.write { db in
             try db.execute(sql: "UPDATE clusters SET certificate = ? WHERE name = ?", arguments: [pem, name])
@@ -178,13 +192,20 @@ extension SQLiteHubStore {
     public func recordHeartbeat(cluster name: String, heartbeat: Heartbeat, now: Date) async throws -> Bool {
         // Most heartbeats change nothing but the lease's time: that is noted in memory and written with the
         // others once a second (a crash forgets at most a second of a lease the timeout covers many times over),
-        // so 10,000 sites beating every 10 s cost one transaction a second, not a thousand.
+        // so 10,000 sites beating every 10 s cost one transaction a second, not a thousand. One the same as the
+        // cluster's last that changed nothing, with nothing changed since, is not even read (`ClusterMemo`).
+        if memo.isUnchanged(heartbeat, of: name) {
+            if heartbeats.note(name, at: now) { try await flushHeartbeats() }
+            return false
+        }
+        let generation = memo.generation
         let unchanged = try await pool.read { db in
             let cluster = try Self.requireCluster(db, name)
             return Self.beat(cluster, heartbeat, now: now) == cluster.status.conditions
                 && cluster.status.clusterClaims == heartbeat.claims && cluster.status.allocatable == heartbeat.allocatable
         }
         if unchanged {
+            memo.rememberUnchanged(heartbeat, of: name, readAt: generation)
             if heartbeats.note(name, at: now) { try await flushHeartbeats() }
             return false
         }

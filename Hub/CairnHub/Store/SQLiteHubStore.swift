@@ -12,6 +12,8 @@ public struct SQLiteHubStore: HubStore {
     let heartbeats = HeartbeatTimes()
     /// Status reports, committed together when they arrive together.
     let statusReports: GroupCommit<StatusWrite>
+    /// Clusters' access and unchanged heartbeats, kept between agents' requests.
+    let memo = ClusterMemo()
 
     public init(path: String, changes: RevisionNotifier = RevisionNotifier()) throws {
         var configuration = Configuration()
@@ -23,6 +25,7 @@ public struct SQLiteHubStore: HubStore {
         self.changes = changes
         statusReports = GroupCommit(pool: pool, write: Self.record)
         try Self.migrator.migrate(pool)
+        pool.add(transactionObserver: memo, extent: .databaseLifetime)
     }
 
     static var migrator: DatabaseMigrator {
