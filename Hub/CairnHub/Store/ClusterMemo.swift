@@ -9,10 +9,11 @@ import Synchronization
 /// the cluster's conditions, claims and allocatable. Each was a read on one of GRDB's queues — a thread woken and a
 /// task resumed, twice per heartbeat — and at thousands of idle sites those hops were most of what the hub did.
 ///
-/// It is kept true by watching commits, not by the code that writes: every transaction that inserts or deletes a
-/// cluster, or changes one of the columns remembered here (`remembered`), forgets everything once it commits. A
-/// value read in a transaction that began before such a commit is not kept (`generation`), so nothing stale is
-/// remembered. Only what this process writes is seen: the store's SQLite file has one writer, the hub.
+/// It is kept true by watching commits, not by the code that writes: once a transaction that deletes a cluster's
+/// row, or changes one of the columns remembered here (`remembered`), commits, what was remembered of that row is
+/// forgotten. A value read in a transaction that began before any such commit is not kept (`generation`), so
+/// nothing stale is remembered. Only what this process writes is seen: the store's SQLite file has one writer, the
+/// hub.
 final class ClusterMemo: TransactionObserver, Sendable {
     /// The columns what is remembered comes from.
     static let remembered: Set<String> = ["enrolment", "key_hash", "conditions", "claims", "allocatable"]
@@ -22,8 +23,12 @@ final class ClusterMemo: TransactionObserver, Sendable {
         var access: [String: ClusterAccess] = [:]
         /// The last heartbeat of each cluster found to change nothing.
         var beats: [String: Heartbeat] = [:]
-        /// The transaction being written changed something remembered.
-        var touched = false
+        /// The row of each cluster something is remembered of.
+        var names: [Int64: String] = [:]
+        /// The rows the transaction being written changed.
+        var touched: Set<Int64> = []
+        /// It inserted a cluster: an INSERT OR REPLACE deletes the row it replaces unseen, so all is forgotten.
+        var inserted = false
     }
 
     private let state = Mutex(State())
@@ -33,9 +38,11 @@ final class ClusterMemo: TransactionObserver, Sendable {
 
     func access(_ cluster: String) -> ClusterAccess? { state.withLock { $0.access[cluster] } }
 
-    func remember(_ access: ClusterAccess, of cluster: String, readAt generation: Int) {
+    func remember(_ access: ClusterAccess, of cluster: String, row: Int64, readAt generation: Int) {
         state.withLock { state in
-            if state.generation == generation { state.access[cluster] = access }
+            guard state.generation == generation else { return }
+            state.access[cluster] = access
+            state.names[row] = cluster
         }
     }
 
@@ -47,9 +54,11 @@ final class ClusterMemo: TransactionObserver, Sendable {
         }
     }
 
-    func rememberUnchanged(_ heartbeat: Heartbeat, of cluster: String, readAt generation: Int) {
+    func rememberUnchanged(_ heartbeat: Heartbeat, of cluster: String, row: Int64, readAt generation: Int) {
         state.withLock { state in
-            if state.generation == generation { state.beats[cluster] = heartbeat }
+            guard state.generation == generation else { return }
+            state.beats[cluster] = heartbeat
+            state.names[row] = cluster
         }
     }
 
@@ -63,21 +72,35 @@ final class ClusterMemo: TransactionObserver, Sendable {
     }
 
     func databaseDidChange(with event: DatabaseEvent) {
-        state.withLock { $0.touched = true }
+        let (row, inserted) = (event.rowID, event.kind == .insert)
+        state.withLock { state in
+            state.touched.insert(row)
+            state.inserted = state.inserted || inserted
+        }
     }
 
     func databaseDidCommit(_ db: Database) {
         state.withLock { state in
-            guard state.touched else { return }
-            state.touched = false
+            guard !state.touched.isEmpty else { return }
             state.generation += 1
-            state.access.removeAll()
-            state.beats.removeAll()
+            if state.inserted {
+                state = State(generation: state.generation)
+                return
+            }
+            for row in state.touched {
+                guard let cluster = state.names.removeValue(forKey: row) else { continue }
+                state.access[cluster] = nil
+                state.beats[cluster] = nil
+            }
+            state.touched = []
         }
     }
 
     func databaseDidRollback(_ db: Database) {
-        state.withLock { $0.touched = false }
+        state.withLock { state in
+            state.touched = []
+            state.inserted = false
+        }
     }
 }
 

@@ -102,14 +102,16 @@ extension SQLiteHubStore {
     public func access(cluster name: String) async throws -> ClusterAccess? {
         if let known = memo.access(name) { return known }
         let generation = memo.generation
-        let access = try await pool.read { db -> ClusterAccess? in
+        let read = try readHere { db -> (ClusterAccess, Int64)? in
             guard
-                let row = try Row.fetchOne(try db.cachedStatement(sql: "SELECT enrolment, key_hash FROM clusters WHERE name = ?"), arguments: [name]),
+                let row = try Row.fetchOne(
+                    try db.cachedStatement(sql: "SELECT rowid, enrolment, key_hash FROM clusters WHERE name = ?"), arguments: [name]),
                 let state = EnrolmentState(rawValue: row["enrolment"])
             else { return nil }
-            return ClusterAccess(state: state, keyHash: row["key_hash"])
+            return (ClusterAccess(state: state, keyHash: row["key_hash"]), row["rowid"])
         }
-        if let access { memo.remember(access, of: name, readAt: generation) }
+        guard let (access, row) = read else { return nil }
+        memo.remember(access, of: name, row: row, readAt: generation)
         return access
     }
 
@@ -199,13 +201,14 @@ extension SQLiteHubStore {
             return false
         }
         let generation = memo.generation
-        let unchanged = try await pool.read { db in
-            let cluster = try Self.requireCluster(db, name)
-            return Self.beat(cluster, heartbeat, now: now) == cluster.status.conditions
+        let (unchanged, row) = try readHere { db in
+            let (cluster, row) = try Self.requireClusterRow(db, name)
+            let unchanged = Self.beat(cluster, heartbeat, now: now) == cluster.status.conditions
                 && cluster.status.clusterClaims == heartbeat.claims && cluster.status.allocatable == heartbeat.allocatable
+            return (unchanged, row)
         }
         if unchanged {
-            memo.rememberUnchanged(heartbeat, of: name, readAt: generation)
+            memo.rememberUnchanged(heartbeat, of: name, row: row, readAt: generation)
             if heartbeats.note(name, at: now) { try await flushHeartbeats() }
             return false
         }
@@ -275,11 +278,16 @@ extension SQLiteHubStore {
     }
 
     static func requireCluster(_ db: Database, _ name: String) throws -> ManagedCluster {
+        try requireClusterRow(db, name).cluster
+    }
+
+    /// The cluster and its row's id (what `ClusterMemo` knows a cluster's changes by).
+    static func requireClusterRow(_ db: Database, _ name: String) throws -> (cluster: ManagedCluster, row: Int64) {
         // A cached statement: read on every heartbeat, and GRDB's compile (with its authorizer) showed in profiles.
-        guard let row = try Row.fetchOne(try db.cachedStatement(sql: "SELECT * FROM clusters WHERE name = ?"), arguments: [name]) else {
+        guard let row = try Row.fetchOne(try db.cachedStatement(sql: "SELECT rowid, * FROM clusters WHERE name = ?"), arguments: [name]) else {
             throw CairnError(.notFound, "cluster \(name) not found", field: "cluster")
         }
-        return try cluster(from: row)
+        return (try cluster(from: row), row["rowid"])
     }
 
     /// `requireCluster` for a caller that only needs the cluster to exist: nothing decoded.

@@ -155,7 +155,7 @@ extension SQLiteHubStore {
     }
 
     public func revision(cluster: String) async throws -> Int64 {
-        try await pool.read { db in
+        try readHere { db in
             guard let revision = try Int64.fetchOne(try db.cachedStatement(sql: "SELECT revision FROM clusters WHERE name = ?"), arguments: [cluster]) else {
                 throw CairnError(.notFound, "cluster \(cluster) not found", field: "cluster")
             }
@@ -164,36 +164,41 @@ extension SQLiteHubStore {
     }
 
     public func bundle(cluster: String, since: Int64?) async throws -> StoredBundle {
-        try await pool.read { db in
-            let hashes = try Row.fetchAll(
-                try db.cachedStatement(sql: "SELECT name, bundle_hash FROM works WHERE cluster = ? AND deleting_at IS NULL"), arguments: [cluster]
-            ).map { (name: $0["name"] as String, hash: $0["bundle_hash"] as String) }
-            let stateDigest = BundleStatement.stateDigest(hashes)
-            guard let row = try Row.fetchOne(try db.cachedStatement(sql: "SELECT revision, tombstone_horizon, deletions_released_through FROM clusters WHERE name = ?"), arguments: [cluster]) else {
-                throw CairnError(.notFound, "cluster \(cluster) not found", field: "cluster")
-            }
-            let revision: Int64 = row["revision"]
-            let horizon: Int64 = row["tombstone_horizon"]
-            let releasedValue: Int64 = row["deletions_released_through"]
-            let released = releasedValue > 0 ? releasedValue : nil
-            // A delta is only safe while every deletion since `since` still has its tombstone, and only from
-            // a revision this hub has actually issued.
-            if let since, since > 0, since >= horizon, since <= revision {
-                let works = try Row.fetchAll(
-                    try db.cachedStatement(sql: "SELECT * FROM works WHERE cluster = ? AND revision > ? AND deleting_at IS NULL ORDER BY name"),
-                    arguments: [cluster, since]
-                ).map { try Self.work(from: $0, cluster: cluster, forBundle: true) }
-                let tombstones = try Row.fetchAll(
-                    try db.cachedStatement(sql: "SELECT name, revision FROM tombstones WHERE cluster = ? AND revision > ? ORDER BY name"),
-                    arguments: [cluster, since]
-                ).map { Tombstone(name: $0["name"], revision: $0["revision"]) }
-                return StoredBundle(bundle: WorkBundle(cluster: cluster, revision: revision, since: since, works: works, tombstones: tombstones, deletionsReleasedThrough: released), stateDigest: stateDigest)
-            }
-            let works = try Row.fetchAll(
-                try db.cachedStatement(sql: "SELECT * FROM works WHERE cluster = ? AND deleting_at IS NULL ORDER BY name"), arguments: [cluster]
-            ).map { try Self.work(from: $0, cluster: cluster, forBundle: true) }
-            return StoredBundle(bundle: WorkBundle(cluster: cluster, revision: revision, since: nil, works: works, deletionsReleasedThrough: released), stateDigest: stateDigest)
+        // A delta (after a change, usually a work or two) is read here; a full bundle, every work of the cluster, on
+        // a reader's queue.
+        if let since, since > 0 { return try readHere { db in try Self.bundle(db, cluster: cluster, since: since) } }
+        return try await pool.read { db in try Self.bundle(db, cluster: cluster, since: since) }
+    }
+
+    static func bundle(_ db: Database, cluster: String, since: Int64?) throws -> StoredBundle {
+        let hashes = try Row.fetchAll(
+            try db.cachedStatement(sql: "SELECT name, bundle_hash FROM works WHERE cluster = ? AND deleting_at IS NULL"), arguments: [cluster]
+        ).map { (name: $0["name"] as String, hash: $0["bundle_hash"] as String) }
+        let stateDigest = BundleStatement.stateDigest(hashes)
+        guard let row = try Row.fetchOne(try db.cachedStatement(sql: "SELECT revision, tombstone_horizon, deletions_released_through FROM clusters WHERE name = ?"), arguments: [cluster]) else {
+            throw CairnError(.notFound, "cluster \(cluster) not found", field: "cluster")
         }
+        let revision: Int64 = row["revision"]
+        let horizon: Int64 = row["tombstone_horizon"]
+        let releasedValue: Int64 = row["deletions_released_through"]
+        let released = releasedValue > 0 ? releasedValue : nil
+        // A delta is only safe while every deletion since `since` still has its tombstone, and only from
+        // a revision this hub has actually issued.
+        if let since, since > 0, since >= horizon, since <= revision {
+            let works = try Row.fetchAll(
+                try db.cachedStatement(sql: "SELECT * FROM works WHERE cluster = ? AND revision > ? AND deleting_at IS NULL ORDER BY name"),
+                arguments: [cluster, since]
+            ).map { try Self.work(from: $0, cluster: cluster, forBundle: true) }
+            let tombstones = try Row.fetchAll(
+                try db.cachedStatement(sql: "SELECT name, revision FROM tombstones WHERE cluster = ? AND revision > ? ORDER BY name"),
+                arguments: [cluster, since]
+            ).map { Tombstone(name: $0["name"], revision: $0["revision"]) }
+            return StoredBundle(bundle: WorkBundle(cluster: cluster, revision: revision, since: since, works: works, tombstones: tombstones, deletionsReleasedThrough: released), stateDigest: stateDigest)
+        }
+        let works = try Row.fetchAll(
+            try db.cachedStatement(sql: "SELECT * FROM works WHERE cluster = ? AND deleting_at IS NULL ORDER BY name"), arguments: [cluster]
+        ).map { try Self.work(from: $0, cluster: cluster, forBundle: true) }
+        return StoredBundle(bundle: WorkBundle(cluster: cluster, revision: revision, since: nil, works: works, deletionsReleasedThrough: released), stateDigest: stateDigest)
     }
 
     public func releaseDeletions(cluster: String) async throws -> Int64 {
