@@ -7,6 +7,8 @@ import Synchronization
 /// survives a crash or power loss.
 public struct SQLiteHubStore: HubStore {
     let pool: DatabasePool
+    /// A connection of its own for `readHere`.
+    let nearby: DatabaseQueue
     public let changes: RevisionNotifier
     /// Lease times not yet written (see `recordHeartbeat`).
     let heartbeats = HeartbeatTimes()
@@ -26,13 +28,21 @@ public struct SQLiteHubStore: HubStore {
         statusReports = GroupCommit(pool: pool, write: Self.record)
         try Self.migrator.migrate(pool)
         pool.add(transactionObserver: memo, extent: .databaseLifetime)
+        var readOnly = Configuration()
+        readOnly.readonly = true
+        readOnly.busyMode = .timeout(10)
+        nearby = try DatabaseQueue(path: path, configuration: readOnly)
     }
 
-    /// A read of a few rows, done on the calling thread (GRDB runs it there when a reader is free) rather than
-    /// handed to a reader's queue and back: for the reads every request makes, those two thread wake-ups cost more
-    /// than the read. Not for reads that can take long — the caller is an event loop, its connections wait.
+    /// A read of a few rows, done on the calling thread rather than handed to a reader's queue and back: for the
+    /// reads every request makes, those two thread wake-ups cost more than the read. Not for reads that can take
+    /// long — the caller is an event loop, its connections wait.
+    ///
+    /// On a connection of its own, never the pool's: an event loop blocked waiting for one of the pool's readers
+    /// could wait for a reader held by a task that needs that very event loop to finish (seen: 3,000 sites
+    /// enrolling hung the hub). Here a caller waits at most for another event loop's short read.
     func readHere<T>(_ body: (Database) throws -> T) throws -> T {
-        try pool.read(body)
+        try nearby.read(body)
     }
 
     static var migrator: DatabaseMigrator {
