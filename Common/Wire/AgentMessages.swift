@@ -96,7 +96,7 @@ public struct StatusTransition: Codable, Sendable, Equatable {
 }
 
 /// The lease: sent every heartbeat interval with what the site claims about itself.
-public struct Heartbeat: Codable, Sendable {
+public struct Heartbeat: Codable, Sendable, Equatable {
     public var claims: [ClusterClaim]
     public var allocatable: [String: String]
     /// What the site reports about itself (BundleVerified, CacheVerified), merged into the cluster's conditions.

@@ -39,25 +39,23 @@ final class ClusterMemo: TransactionObserver, Sendable {
     func access(_ cluster: String) -> ClusterAccess? { state.withLock { $0.access[cluster] } }
 
     func remember(_ access: ClusterAccess, of cluster: String, row: Int64, readAt generation: Int) {
-        state.withLock { state in
-            guard state.generation == generation else { return }
-            state.access[cluster] = access
-            state.names[row] = cluster
-        }
+        keep(cluster, row: row, readAt: generation) { $0.access[cluster] = access }
     }
 
     /// Whether `heartbeat` is the same as the cluster's last one that changed nothing, with nothing changed since.
     func isUnchanged(_ heartbeat: Heartbeat, of cluster: String) -> Bool {
-        state.withLock { state in
-            guard let last = state.beats[cluster] else { return false }
-            return last.claims == heartbeat.claims && last.allocatable == heartbeat.allocatable && last.conditions == heartbeat.conditions
-        }
+        state.withLock { $0.beats[cluster] == heartbeat }
     }
 
     func rememberUnchanged(_ heartbeat: Heartbeat, of cluster: String, row: Int64, readAt generation: Int) {
+        keep(cluster, row: row, readAt: generation) { $0.beats[cluster] = heartbeat }
+    }
+
+    /// Keeps what a read found, unless something remembered changed since it began.
+    private func keep(_ cluster: String, row: Int64, readAt generation: Int, _ found: (inout State) -> Void) {
         state.withLock { state in
             guard state.generation == generation else { return }
-            state.beats[cluster] = heartbeat
+            found(&state)
             state.names[row] = cluster
         }
     }
