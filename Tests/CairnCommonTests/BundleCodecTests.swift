@@ -4,7 +4,18 @@ import Foundation
 import Testing
 
 @Suite struct BundleCodecTests {
-    func corpusBundle() throws -> WorkBundle {
+    /// Built and encoded once for the suite: in a debug build parsing the corpus and encoding it take seconds, and
+    /// each of these tests holds one of the test run's few threads while it works — six at once starved every other
+    /// test of the run for ~15 s.
+    static let corpus = Result { () throws -> (bundle: WorkBundle, encoded: BundleCodec.Encoded) in
+        let bundle = try makeCorpusBundle()
+        return (bundle, try BundleCodec().encode(bundle))
+    }
+
+    func corpusBundle() throws -> WorkBundle { try Self.corpus.get().bundle }
+    func corpusEncoded() throws -> BundleCodec.Encoded { try Self.corpus.get().encoded }
+
+    static func makeCorpusBundle() throws -> WorkBundle {
         var works = [ManifestWork(metadata: ObjectMeta(name: "boutique", namespace: "c1"), spec: .init(manifests: try Corpus.onlineBoutique()))]
         for (index, file) in try Corpus.kubePrometheus().prefix(40).enumerated() {
             works.append(ManifestWork(metadata: ObjectMeta(name: "prom-\(index)", namespace: "c1"), spec: .init(manifests: file.documents)))
@@ -12,56 +23,71 @@ import Testing
         return WorkBundle(cluster: "c1", revision: 7, since: nil, works: works)
     }
 
-    @Test func `a bundle of real manifests round-trips and compresses at least 5x`() throws {
-        let codec = BundleCodec()
-        let bundle = try corpusBundle()
-        let encoded = try codec.encode(bundle)
-        #expect(try codec.decode(encoded.bytes, expectedDigest: encoded.digest) == bundle)
-        #expect(encoded.uncompressedSize >= 5 * encoded.bytes.count, "\(encoded.uncompressedSize) → \(encoded.bytes.count)")
+    @Test func `a bundle of real manifests round-trips and compresses at least 5x`() async throws {
+        try await computing {
+            let codec = BundleCodec()
+            let bundle = try corpusBundle()
+            let encoded = try corpusEncoded()
+            #expect(try codec.decode(encoded.bytes, expectedDigest: encoded.digest) == bundle)
+            #expect(encoded.uncompressedSize >= 5 * encoded.bytes.count, "\(encoded.uncompressedSize) → \(encoded.bytes.count)")
+        }
     }
 
-    @Test func `encoding is deterministic`() throws {
-        let bundle = try corpusBundle()
-        #expect(try BundleCodec().encode(bundle).digest == BundleCodec().encode(bundle).digest)
+    @Test func `encoding is deterministic`() async throws {
+        try await computing {
+            // Built anew, from a fresh parse of the files, against the suite's.
+            let anew = try BundleCodec().encode(Self.makeCorpusBundle())
+            #expect(try anew.digest == corpusEncoded().digest)
+        }
     }
 
-    @Test func `a truncated bundle is rejected`() throws {
-        let encoded = try BundleCodec().encode(try corpusBundle())
-        let truncated = Array(encoded.bytes.prefix(encoded.bytes.count / 2))
-        let error = #expect(throws: CairnError.self) { try BundleCodec().decode(truncated, expectedDigest: BundleCodec.digest(of: truncated)) }
-        #expect(error?.code == .bundleRejected)
+    @Test func `a truncated bundle is rejected`() async throws {
+        try await computing {
+            let encoded = try corpusEncoded()
+            let truncated = Array(encoded.bytes.prefix(encoded.bytes.count / 2))
+            let error = #expect(throws: CairnError.self) { try BundleCodec().decode(truncated, expectedDigest: BundleCodec.digest(of: truncated)) }
+            #expect(error?.code == .bundleRejected)
+        }
     }
 
-    @Test func `a corrupted byte fails the digest before anything is decompressed`() throws {
-        let encoded = try BundleCodec().encode(try corpusBundle())
-        var corrupted = encoded.bytes
-        corrupted[corrupted.count / 2] ^= 0x01
-        let error = #expect(throws: CairnError.self) { try BundleCodec().decode(corrupted, expectedDigest: encoded.digest) }
-        #expect(error?.message.contains("digest mismatch") == true)
+    @Test func `a corrupted byte fails the digest before anything is decompressed`() async throws {
+        try await computing {
+            let encoded = try corpusEncoded()
+            var corrupted = encoded.bytes
+            corrupted[corrupted.count / 2] ^= 0x01
+            let error = #expect(throws: CairnError.self) { try BundleCodec().decode(corrupted, expectedDigest: encoded.digest) }
+            #expect(error?.message.contains("digest mismatch") == true)
+        }
     }
 
-    @Test func `a wrong digest is rejected`() throws {
-        let encoded = try BundleCodec().encode(try corpusBundle())
-        let error = #expect(throws: CairnError.self) { try BundleCodec().decode(encoded.bytes, expectedDigest: "sha256:" + String(repeating: "0", count: 64)) }
-        #expect(error?.message.contains("digest mismatch") == true)
+    @Test func `a wrong digest is rejected`() async throws {
+        try await computing {
+            let encoded = try corpusEncoded()
+            let error = #expect(throws: CairnError.self) { try BundleCodec().decode(encoded.bytes, expectedDigest: "sha256:" + String(repeating: "0", count: 64)) }
+            #expect(error?.message.contains("digest mismatch") == true)
+        }
     }
 
-    @Test func `an oversized bundle is rejected by its compressed size`() throws {
-        var limits = BundleCodec.Limits()
-        limits.maxCompressedBytes = 1024
-        let encoded = try BundleCodec().encode(try corpusBundle())
-        let error = #expect(throws: CairnError.self) { try BundleCodec(limits: limits).decode(encoded.bytes, expectedDigest: encoded.digest) }
-        #expect(error?.message.contains("limit is 1024") == true)
+    @Test func `an oversized bundle is rejected by its compressed size`() async throws {
+        try await computing {
+            var limits = BundleCodec.Limits()
+            limits.maxCompressedBytes = 1024
+            let encoded = try corpusEncoded()
+            let error = #expect(throws: CairnError.self) { try BundleCodec(limits: limits).decode(encoded.bytes, expectedDigest: encoded.digest) }
+            #expect(error?.message.contains("limit is 1024") == true)
+        }
     }
 
-    @Test func `a zip bomb is stopped at the ratio cap`() throws {
-        // 64 MiB of one repeated byte compresses about 1000:1; the decoder stops at 200:1.
-        let filler = String(repeating: "a", count: 64 * 1024 * 1024)
-        let bomb = WorkBundle(cluster: "c1", revision: 1, since: nil, works: [ManifestWork(metadata: ObjectMeta(name: "bomb"), spec: .init(manifests: [["apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": "x"], "data": ["x": .string(filler)]]]))])
-        let encoded = try BundleCodec().encode(bomb)
-        #expect(encoded.bytes.count * 200 < encoded.uncompressedSize)
-        let error = #expect(throws: CairnError.self) { try BundleCodec().decode(encoded.bytes, expectedDigest: encoded.digest) }
-        #expect(error?.message.contains("decompresses past") == true)
+    @Test func `a zip bomb is stopped at the ratio cap`() async throws {
+        try await computing {
+            // One repeated byte compresses about 1000:1, whatever its length; the decoder stops at 200:1.
+            let filler = String(repeating: "a", count: 4 * 1024 * 1024)
+            let bomb = WorkBundle(cluster: "c1", revision: 1, since: nil, works: [ManifestWork(metadata: ObjectMeta(name: "bomb"), spec: .init(manifests: [["apiVersion": "v1", "kind": "ConfigMap", "metadata": ["name": "x"], "data": ["x": .string(filler)]]]))])
+            let encoded = try BundleCodec().encode(bomb)
+            #expect(encoded.bytes.count * 200 < encoded.uncompressedSize)
+            let error = #expect(throws: CairnError.self) { try BundleCodec().decode(encoded.bytes, expectedDigest: encoded.digest) }
+            #expect(error?.message.contains("decompresses past") == true)
+        }
     }
 
     @Test func `valid zlib that is not a bundle is rejected with the field`() throws {

@@ -79,52 +79,56 @@ import Testing
         }
     }
 
-    @Test func `the manifest parser reads or refuses every mutated input`() throws {
-        var random = Generator(state: Self.seed)
-        let seeds = try Self.corpusSeeds()
-        var read = 0
-        for index in 0..<Self.iterations {
-            let input = Self.mutate(seeds[index % seeds.count], &random)
-            expectReadOrRefused("parse", input) {
-                let documents = try DocumentParser().parse(String(decoding: input, as: UTF8.self))
-                // Whatever parses must also pass or fail validation cleanly, and survive encoding.
-                for (offset, document) in documents.enumerated() {
-                    _ = try? ManifestWork.validateManifest(document, field: "manifests[\(offset)]")
-                    _ = try CairnJSON.encode(document)
+    @Test func `the manifest parser reads or refuses every mutated input`() async throws {
+        try await computing {
+            var random = Generator(state: Self.seed)
+            let seeds = try Self.corpusSeeds()
+            var read = 0
+            for index in 0..<Self.iterations {
+                let input = Self.mutate(seeds[index % seeds.count], &random)
+                expectReadOrRefused("parse", input) {
+                    let documents = try DocumentParser().parse(String(decoding: input, as: UTF8.self))
+                    // Whatever parses must also pass or fail validation cleanly, and survive encoding.
+                    for (offset, document) in documents.enumerated() {
+                        _ = try? ManifestWork.validateManifest(document, field: "manifests[\(offset)]")
+                        _ = try CairnJSON.encode(document)
+                    }
+                    read += 1
                 }
-                read += 1
             }
+            // Some mutations must still parse, or the fuzzing only ever tested the first error path.
+            #expect(read > Self.iterations / 20)
         }
-        // Some mutations must still parse, or the fuzzing only ever tested the first error path.
-        #expect(read > Self.iterations / 20)
     }
 
-    @Test func `the bundle decoder reads or refuses every mutated bundle`() throws {
-        var random = Generator(state: Self.seed &+ 1)
-        let codec = BundleCodec()
-        let manifests = try Corpus.onlineBoutique().prefix(6)
-        let work = ManifestWork(metadata: ObjectMeta(name: "shop"), spec: .init(manifests: Array(manifests)))
-        let encoded = try codec.encode(WorkBundle(cluster: "c1", revision: 7, since: 3, works: [work], tombstones: [Tombstone(name: "old", revision: 5)]))
-        let json = Array(try CairnJSON.encode(WorkBundle(cluster: "c1", revision: 7, since: nil, works: [work])))
-        var decoded = 0
-        for index in 0..<Self.iterations {
-            if index % 2 == 0 {
-                // The compressed bytes, re-digested so the inflater and decoder behind the digest check are reached.
-                let input = Self.mutate(encoded.bytes, &random)
-                expectReadOrRefused("decode", input) { _ = try codec.decode(input, expectedDigest: BundleCodec.digest(of: input)) }
-            } else {
-                // The JSON inside, mutated and compressed again: the decoder and validation get odd but whole input.
-                let input = Self.mutate(json, &random)
-                var buffer = ByteBuffer(bytes: input)
-                let compressed = Array(try buffer.compress(with: .zlib()).readableBytesView)
-                expectReadOrRefused("decode", input) {
-                    let bundle = try codec.decode(compressed, expectedDigest: BundleCodec.digest(of: compressed))
-                    for work in bundle.works { _ = try? work.validate(cluster: "c1") }
-                    decoded += 1
+    @Test func `the bundle decoder reads or refuses every mutated bundle`() async throws {
+        try await computing {
+            var random = Generator(state: Self.seed &+ 1)
+            let codec = BundleCodec()
+            let manifests = try Corpus.onlineBoutique().prefix(6)
+            let work = ManifestWork(metadata: ObjectMeta(name: "shop"), spec: .init(manifests: Array(manifests)))
+            let encoded = try codec.encode(WorkBundle(cluster: "c1", revision: 7, since: 3, works: [work], tombstones: [Tombstone(name: "old", revision: 5)]))
+            let json = Array(try CairnJSON.encode(WorkBundle(cluster: "c1", revision: 7, since: nil, works: [work])))
+            var decoded = 0
+            for index in 0..<Self.iterations {
+                if index % 2 == 0 {
+                    // The compressed bytes, re-digested so the inflater and decoder behind the digest check are reached.
+                    let input = Self.mutate(encoded.bytes, &random)
+                    expectReadOrRefused("decode", input) { _ = try codec.decode(input, expectedDigest: BundleCodec.digest(of: input)) }
+                } else {
+                    // The JSON inside, mutated and compressed again: the decoder and validation get odd but whole input.
+                    let input = Self.mutate(json, &random)
+                    var buffer = ByteBuffer(bytes: input)
+                    let compressed = Array(try buffer.compress(with: .zlib()).readableBytesView)
+                    expectReadOrRefused("decode", input) {
+                        let bundle = try codec.decode(compressed, expectedDigest: BundleCodec.digest(of: compressed))
+                        for work in bundle.works { _ = try? work.validate(cluster: "c1") }
+                        decoded += 1
+                    }
                 }
             }
+            #expect(decoded > 0)
         }
-        #expect(decoded > 0)
     }
 }
 

@@ -121,3 +121,24 @@ public enum Corpus {
         return [["apiVersion": "v1", "kind": "Namespace", "metadata": ["name": "shop"]], frontend, try pick("Service", "frontend"), try pick("Deployment", "redis-cart"), database]
     }
 }
+
+/// Runs `body` on a thread of its own rather than on the test run's shared threads.
+///
+/// Swift Testing runs the tests at once on a pool as wide as the machine has cores; a test that computes for seconds
+/// (parsing the corpus in a debug build, fuzzing) holds one of them all along. On two cores two such tests stalled
+/// every other test — those waiting on sockets and timers too — for 15–19 s at the start of a run, longer than many
+/// of their waits. `body` runs in the same task, so expectations in it count for the test as usual.
+public func computing<T>(_ body: () async throws -> T) async rethrows -> T {
+    try await withTaskExecutorPreference(OwnThread()) { try await body() }
+}
+
+/// A task executor with a serial queue, so a thread, of its own (a serial queue is not limited to the cooperative pool).
+private final class OwnThread: TaskExecutor {
+    private let queue = DispatchQueue(label: "cairn.test.computing")
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        let executor = asUnownedTaskExecutor()
+        queue.async { job.runSynchronously(on: executor) }
+    }
+}

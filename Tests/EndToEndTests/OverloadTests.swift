@@ -35,7 +35,8 @@ import Testing
         // With one agent holding the only long-poll, another is turned away: 503, and when to come back.
         let revision = try await hub.store.revision(cluster: "c2")
         var shed: (Int, String?) = (0, nil)
-        try await eventually("a long-poll shed") {
+        // A try that finds the slot free holds it for its wait (5 s): allow several.
+        try await eventually("a long-poll shed", timeout: 60) {
             shed = try await Self.request(hub.url + "/api/v1/agent/clusters/c2/bundle?since=\(revision)&wait=5", tls: try c2.clientTLS())
             return shed.0 == 503
         }
