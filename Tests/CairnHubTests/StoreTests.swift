@@ -1,5 +1,5 @@
 import CairnCommon
-import CairnHub
+@testable import CairnHub
 import CairnTestSupport
 import Foundation
 import Testing
@@ -72,6 +72,19 @@ import Testing
         try await store.removeCluster(named: "c1")
         #expect(try await store.access(cluster: "c1") == nil)
         await #expect(throws: CairnError.self) { try await store.recordHeartbeat(cluster: "c1", heartbeat: beat, now: start.addingTimeInterval(103)) }
+    }
+
+    /// Administrators' roles are remembered too (`AdminRoleMemo`): a token's new role is seen by the very next check.
+    @Test func `what administrators are checked against follows every change to their tokens`() async throws {
+        defer { directory.remove() }
+        #expect(try await store.adminRole(tokenHash: "t1") == nil)
+        try await store.addAdminToken(hash: "t1", role: .viewer, now: Date())
+        #expect(try await store.adminRole(tokenHash: "t1") == .viewer)
+        #expect(try await store.adminRole(tokenHash: "t1") == .viewer)
+        try await store.addAdminToken(hash: "t1", role: .admin, now: Date())
+        #expect(try await store.adminRole(tokenHash: "t1") == .admin)
+        try await store.pool.write { db in try db.execute(sql: "DELETE FROM admin_tokens WHERE hash = 't1'") }
+        #expect(try await store.adminRole(tokenHash: "t1") == nil)
     }
 
     @Test func `each cluster's revision strictly increases, independently of the others`() async throws {

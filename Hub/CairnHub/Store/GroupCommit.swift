@@ -5,14 +5,15 @@ import Synchronization
 /// Writes of one kind that arrive while one is committing wait, and go together in the next transaction — each in
 /// a savepoint of its own, so one that fails fails alone. A site's status report is a few row updates; a commit
 /// each made thousands of them arriving together (a rollout's sites all reporting at once) queue for the one
-/// writer, past the hub's requests-in-flight limit, and be shed. Each caller still returns only once its own write
-/// is committed.
-final class GroupCommit<Item: Sendable>: Sendable {
-    typealias Write = @Sendable (Database, Item) throws -> Void
+/// writer, past the hub's requests-in-flight limit, and be shed. Work writes and audit records go the same way: a
+/// transaction and two thread hops each were most of what the one writer spent on them. Each caller still returns
+/// only once its own write is committed, with what its write gave.
+final class GroupCommit<Item: Sendable, Output: Sendable>: Sendable {
+    typealias Write = @Sendable (Database, Item) throws -> Output
 
     private struct Waiting {
         let item: Item
-        let done: CheckedContinuation<Void, any Error>
+        let done: CheckedContinuation<Output, any Error>
     }
 
     private struct State {
@@ -35,9 +36,9 @@ final class GroupCommit<Item: Sendable>: Sendable {
     /// Writes not yet committed: waiting, and in the batch being committed.
     var pending: Int { state.withLock { $0.waiting.count + $0.inBatch } }
 
-    /// Returns once `item` is committed.
-    func submit(_ item: Item) async throws {
-        try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
+    /// Returns once `item` is committed, with what its write gave.
+    func submit(_ item: Item) async throws -> Output {
+        try await withCheckedThrowingContinuation { (done: CheckedContinuation<Output, any Error>) in
             let starts = state.withLock { state in
                 state.waiting.append(Waiting(item: item, done: done))
                 defer { state.committing = true }
@@ -61,7 +62,7 @@ final class GroupCommit<Item: Sendable>: Sendable {
                 state.inBatch = batch.count
                 return batch
             }
-            var outcomes = [Result<Void, any Error>]()
+            var outcomes = [Result<Output, any Error>]()
             do {
                 try db.inTransaction {
                     outcomes = batch.map { waiting in db.alone { try self.write(db, waiting.item) } }

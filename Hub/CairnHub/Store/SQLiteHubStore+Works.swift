@@ -7,7 +7,7 @@ extension SQLiteHubStore {
     /// work is read once, and what it becomes — with the hash bundles carry — is written in one statement and
     /// returned without reading it back. Statements are cached.
     public func applyWork(_ work: ManifestWork, cluster: String, now: Date) async throws -> ManifestWork {
-        let (stored, changed) = try await pool.write { db in try Self.apply(db, work, cluster: cluster, now: now) }
+        let (stored, changed) = try await workWrites.submit((work, cluster, now))
         if changed { changes.publish(cluster) }
         return stored
     }

@@ -13,9 +13,14 @@ public struct SQLiteHubStore: HubStore {
     /// Lease times not yet written (see `recordHeartbeat`).
     let heartbeats = HeartbeatTimes()
     /// Status reports, committed together when they arrive together.
-    let statusReports: GroupCommit<StatusWrite>
+    let statusReports: GroupCommit<StatusWrite, Void>
+    /// Administrators' work writes and the audit records of their requests, likewise.
+    let workWrites: GroupCommit<(work: ManifestWork, cluster: String, now: Date), (ManifestWork, changed: Bool)>
+    let audits: GroupCommit<AuditEntry, Void>
     /// Clusters' access and unchanged heartbeats, kept between agents' requests.
     let memo = ClusterMemo()
+    /// Administrators' tokens' roles, likewise.
+    let adminRoles = AdminRoleMemo()
 
     public init(path: String, changes: RevisionNotifier = RevisionNotifier()) throws {
         var configuration = Configuration()
@@ -26,8 +31,11 @@ public struct SQLiteHubStore: HubStore {
         pool = try DatabasePool(path: path, configuration: configuration)
         self.changes = changes
         statusReports = GroupCommit(pool: pool, write: Self.record)
+        workWrites = GroupCommit(pool: pool) { db, write in try Self.apply(db, write.work, cluster: write.cluster, now: write.now) }
+        audits = GroupCommit(pool: pool, write: Self.insert)
         try Self.migrator.migrate(pool)
         pool.add(transactionObserver: memo, extent: .databaseLifetime)
+        pool.add(transactionObserver: adminRoles, extent: .databaseLifetime)
         var readOnly = Configuration()
         readOnly.readonly = true
         readOnly.busyMode = .timeout(10)
@@ -139,11 +147,12 @@ public struct SQLiteHubStore: HubStore {
     // MARK: Audit
 
     public func recordAudit(_ entry: AuditEntry) async throws {
-        try await pool.write { db in
-            try db.execute(
-                sql: "INSERT INTO audit (time, actor, action, status, result) VALUES (?, ?, ?, ?, ?)",
-                arguments: [entry.time.timeIntervalSince1970, entry.actor, entry.action, entry.status, entry.result])
-        }
+        try await audits.submit(entry)
+    }
+
+    static func insert(_ db: Database, _ entry: AuditEntry) throws {
+        try db.cachedStatement(sql: "INSERT INTO audit (time, actor, action, status, result) VALUES (?, ?, ?, ?, ?)").execute(
+            arguments: [entry.time.timeIntervalSince1970, entry.actor, entry.action, entry.status, entry.result])
     }
 
     public func audit(limit: Int) async throws -> [AuditEntry] {
@@ -165,10 +174,14 @@ public struct SQLiteHubStore: HubStore {
     }
 
     public func adminRole(tokenHash: String) async throws -> AdminRole? {
-        try readHere { db in
-            try String.fetchOne(db, sql: "SELECT role FROM admin_tokens WHERE hash = ?", arguments: [tokenHash])
+        if let role = adminRoles.role(tokenHash) { return role }
+        let generation = adminRoles.generation
+        let role = try readHere { db in
+            try String.fetchOne(db.cachedStatement(sql: "SELECT role FROM admin_tokens WHERE hash = ?"), arguments: [tokenHash])
                 .flatMap(AdminRole.init(rawValue:))
         }
+        if let role { adminRoles.remember(role, of: tokenHash, readAt: generation) }
+        return role
     }
 
     // MARK: Enrolment tokens
