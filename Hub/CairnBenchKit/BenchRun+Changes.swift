@@ -15,6 +15,7 @@ extension BenchRun {
                 writes.append((agent.name, initialWork(cluster: index, slot: slot)))
             }
         }
+        let (hubBefore, benchBefore) = (session.hub.stats, ProcessStats.of(getpid()))
         let started = ContinuousClock.now
         let stored = try await concurrently(writes, atMost: options.concurrency) { write -> (String, String, Int64)? in
             do {
@@ -35,6 +36,14 @@ extension BenchRun {
         ) { "\($0.work) on \($0.cluster) was never reported Applied" }
         results["initial_applied_seconds"] = .double((last - started).inSeconds)
         row("…all of them Applied at the hub", String(format: "%.1f s after the first write", (last - started).inSeconds))
+        // What each write cost, from the first write until every site reported it (delivery and status included, and
+        // whatever else the fleet did meanwhile): a figure that does not move with how busy the machine is.
+        let (hubAfter, benchAfter) = (session.hub.stats, ProcessStats.of(getpid()))
+        let hubMs = 1000 * (hubAfter.cpuSeconds - hubBefore.cpuSeconds) / Double(max(1, stored.count))
+        let benchMs = 1000 * (benchAfter.cpuSeconds - benchBefore.cpuSeconds) / Double(max(1, stored.count))
+        results["hub_cpu_ms_per_write"] = .double(hubMs)
+        results["bench_cpu_ms_per_write"] = .double(benchMs)
+        row("…CPU per write, until Applied", String(format: "hub %.2f ms, the bench's sites and client %.2f ms", hubMs, benchMs))
     }
 
     /// Waits for each of `keys`, failing those that never come; the latest instant among them (`started` when none
