@@ -76,7 +76,7 @@ public struct HubServer: Sendable {
     }
 
     /// The HTTPS application; `onServerRunning` receives the bound port (useful with port 0).
-    public func application(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol {
+    public func application(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some HubService {
         let router = Router(context: HubRequestContext.self)
         router.middlewares.add(AuditMiddleware(store: store))
         router.middlewares.add(ErrorMiddleware())
@@ -102,16 +102,16 @@ public struct HubServer: Sendable {
             let limit = request.uri.queryParameters["limit"].flatMap { Int($0) } ?? 100
             return try Response.json(ItemList(items: try await store.audit(limit: max(1, min(limit, 10_000)))))
         }
-        var app = Application(
-            router: router,
+        return HubApplication(
+            responder: router.buildResponder(),
             server: HubChannel.builder(tls: try pki.serverTLS()),
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "cairn-hub"),
+            address: .hostname(configuration.host, port: configuration.port),
+            services: [
+                LeaseMonitor(store: store, configuration: configuration, pacing: pacing, rescheduled: rescheduled, logger: logger),
+                PlacementController(store: store, signal: rescheduled, decided: rollout, logger: logger),
+                WorkSetController(store: store, signal: rollout, logger: logger),
+            ],
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
-        app.addServices(
-            LeaseMonitor(store: store, configuration: configuration, pacing: pacing, rescheduled: rescheduled, logger: logger),
-            PlacementController(store: store, signal: rescheduled, decided: rollout, logger: logger),
-            WorkSetController(store: store, signal: rollout, logger: logger))
-        return app
     }
 }

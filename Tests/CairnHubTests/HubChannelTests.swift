@@ -142,3 +142,10 @@ func opening(_ count: Int, on streams: NIOHTTP2Handler.AsyncStreamMultiplexer<Vo
     while var chunk = try await client.readOutbound(as: ByteBuffer.self) { bytes.writeBuffer(&chunk) }
     return bytes
 }
+
+@Suite struct HTTPDatesTests {
+    @Test func `the Date header is RFC 9110's IMF-fixdate`() {
+        #expect(HTTPDates.format(784_111_777) == "Sun, 06 Nov 1994 08:49:37 GMT")
+        #expect(HTTPDates.format(1_795_305_600) == "Sun, 22 Nov 2026 00:00:00 GMT")
+    }
+}

@@ -103,9 +103,10 @@ public final class KubeAPITestServer: Sendable {
         let reference = ServerReference()
         router.addMiddleware { KubeHandler(reference: reference) }
         running = try await RunningService.start(logger: logger) { bound in
-            Application(
-                router: router, server: try .tls(.http1(), tlsConfiguration: pki.serverTLS()),
-                configuration: .init(address: .hostname("127.0.0.1", port: port)),
+            // Not Hummingbird's Application: its date cache can deadlock an event loop this process shares.
+            HubApplication(
+                responder: router.buildResponder(), server: try .tls(.http1(), tlsConfiguration: pki.serverTLS()),
+                address: .hostname("127.0.0.1", port: port), serverName: "kube-api-test",
                 onServerRunning: { bound($0.localAddress?.port ?? 0) }, logger: logger)
         }
         reference.server.withLock { $0 = self }

@@ -152,6 +152,15 @@ import Testing
             return response
         }
         #expect(response.status == .ok && response.version == version)
+        // Every answer says when (RFC 9110 §6.6.1: a server with a clock sends Date) and who.
+        let date = try #require(response.headers.first(name: "Date"))
+        let parser = DateFormatter()
+        parser.locale = Locale(identifier: "en_US_POSIX")
+        parser.timeZone = TimeZone(identifier: "GMT")
+        parser.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+        let sent = try #require(parser.date(from: date), "Date: \(date)")
+        #expect(abs(sent.timeIntervalSinceNow) < 60, "Date: \(date)")
+        #expect(response.headers.first(name: "Server") == "cairn-hub")
         try await hub.stop()
     }
 }
