@@ -32,14 +32,22 @@ final class BenchProcess: @unchecked Sendable {
     var stats: ProcessStats { ProcessStats.of(process.processIdentifier) }
     var residentBytes: Int { stats.resident }
 
+    /// SIGKILL, then up to 10 s for the program to be gone. (Never `waitUntilExit`: once, a child killed this way
+    /// stayed a zombie that Foundation never reaped, and the bench waited for ever.)
     func kill() {
         if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        let deadline = Date().addingTimeInterval(10)
+        while process.isRunning, Date() < deadline { usleep(50_000) }
     }
 
-    func terminate() {
+    /// SIGTERM, then up to `within` seconds for the program to exit; past that, SIGKILL. Whether it exited by itself.
+    func terminate(within timeout: Double = 30) async -> Bool {
         if process.isRunning { process.terminate() }
-        process.waitUntilExit()
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning, Date() < deadline { try? await Task.sleep(for: .milliseconds(50)) }
+        let exited = !process.isRunning
+        if !exited { kill() }
+        return exited
     }
 }
 
@@ -61,7 +69,7 @@ final class HubProcess: @unchecked Sendable {
     var stats: ProcessStats { child.stats }
     var residentBytes: Int { child.residentBytes }
     func kill() { child.kill() }
-    func terminate() { child.terminate() }
+    func terminate() async -> Bool { await child.terminate() }
 }
 
 struct BenchError: Error, CustomStringConvertible {

@@ -52,7 +52,18 @@ extension BenchRun {
                 "--release-code-after", String(quiet),
             ],
             log: session.state + "/agent.log")
-        defer { process.terminate() }
+        let measured: Result<Void, any Error>
+        do {
+            try await measure(agent: process, name: name, idleFrom: idleFrom)
+            measured = .success(())
+        } catch {
+            measured = .failure(error)
+        }
+        if !(await process.terminate()) { fail("the real agent did not stop within 30 s of SIGTERM (killed; log: \(process.log))") }
+        try measured.get()
+    }
+
+    private func measure(agent process: BenchProcess, name: String, idleFrom: Double) async throws {
         let joinedBy = ContinuousClock.now + .seconds(options.timeout)
         while ContinuousClock.now < joinedBy {
             if let cluster = try? await admin.cluster(name), cluster.status.conditions[type: ConditionType.joined]?.status == Condition.true { break }

@@ -95,11 +95,15 @@ final class BenchSession: @unchecked Sendable {
         try await hub.waitListening()
     }
 
-    /// Stops the hub and the clients and removes the state folder.
-    func finish(kill: Bool = false) async {
-        if kill { hub.kill() } else { hub.terminate() }
+    /// Stops the hub and the clients and removes the state folder. Whether the hub stopped by itself when asked (SIGTERM,
+    /// 30 s); one that did not is killed.
+    @discardableResult
+    func finish(kill: Bool = false) async -> Bool {
+        var stopped = true
+        if kill { hub.kill() } else { stopped = await hub.terminate() }
         try? await sites.shutdown()
         try? await adminHTTP.shutdown()
         try? FileManager.default.removeItem(atPath: state)
+        return stopped
     }
 }

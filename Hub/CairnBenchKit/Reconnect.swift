@@ -64,7 +64,7 @@ struct Reconnect: AsyncParsableCommand {
             ]
             if let out { try CairnJSON.encode(results).write(to: URL(fileURLWithPath: out)) }
             runners.cancel()
-            await session.finish()
+            guard await session.finish() else { throw BenchError("the hub did not stop within 30 s of SIGTERM (killed)") }
             if back.count < agents.count { throw ExitCode(1) }
         } catch {
             await session.finish(kill: true)

@@ -46,7 +46,7 @@ struct Run: AsyncParsableCommand {
         if session.binary.contains("/debug/") { bench.note("the hub is a debug build: build with `swift build -c release` for figures worth quoting") }
         do {
             try await bench.run()
-            await session.finish()
+            if !(await session.finish()) { bench.fail("the hub did not stop within 30 s of SIGTERM (killed)") }
         } catch {
             await session.finish(kill: true)
             throw error
