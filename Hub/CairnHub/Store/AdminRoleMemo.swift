@@ -7,7 +7,8 @@ import Synchronization
 ///
 /// Kept true as `ClusterMemo` is: any commit that changes `admin_tokens` forgets everything, and a role read in a
 /// transaction begun before such a commit is not kept. Only tokens found are remembered, so requests with made-up
-/// tokens cannot grow it.
+/// tokens cannot grow it. Only this process's commits are seen; `cairn-hub admin-token create`, run beside a serving
+/// hub, writes from another — but only new tokens, never remembered before, so they are read when first used.
 final class AdminRoleMemo: TransactionObserver, Sendable {
     private struct State {
         var generation = 0
