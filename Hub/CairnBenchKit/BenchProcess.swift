@@ -32,22 +32,28 @@ final class BenchProcess: @unchecked Sendable {
     var stats: ProcessStats { ProcessStats.of(process.processIdentifier) }
     var residentBytes: Int { stats.resident }
 
-    /// SIGKILL, then up to 10 s for the program to be gone. (Never `waitUntilExit`: once, a child killed this way
-    /// stayed a zombie that Foundation never reaped, and the bench waited for ever.)
-    func kill() {
+    /// SIGKILL, then up to 10 s for the program to be gone.
+    func kill() async {
         if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
-        let deadline = Date().addingTimeInterval(10)
-        while process.isRunning, Date() < deadline { usleep(50_000) }
+        _ = await exited(within: 10)
     }
 
     /// SIGTERM, then up to `within` seconds for the program to exit; past that, SIGKILL. Whether it exited by itself.
     func terminate(within timeout: Double = 30) async -> Bool {
         if process.isRunning { process.terminate() }
+        guard await exited(within: timeout) else {
+            await kill()
+            return false
+        }
+        return true
+    }
+
+    /// Whether the program is gone within `timeout` seconds. (Never `waitUntilExit`: once, a child killed with -9
+    /// stayed a zombie that Foundation never reaped, and the bench waited for ever.)
+    private func exited(within timeout: Double) async -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning, Date() < deadline { try? await Task.sleep(for: .milliseconds(50)) }
-        let exited = !process.isRunning
-        if !exited { kill() }
-        return exited
+        return !process.isRunning
     }
 }
 
@@ -68,7 +74,7 @@ final class HubProcess: @unchecked Sendable {
     var port: Int { Int(url.split(separator: ":").last ?? "") ?? 0 }
     var stats: ProcessStats { child.stats }
     var residentBytes: Int { child.residentBytes }
-    func kill() { child.kill() }
+    func kill() async { await child.kill() }
     func terminate() async -> Bool { await child.terminate() }
 }
 

@@ -49,7 +49,7 @@ final class BenchSession: @unchecked Sendable {
                 binary: binary, state: state, extra: extra, hub: hub, sites: sites, adminHTTP: adminHTTP, admin: admin, adminTLS: adminTLS,
                 caPEM: caPEM, fingerprint: fingerprint, token: secret)
         } catch {
-            hub.kill()
+            await hub.kill()
             try? FileManager.default.removeItem(atPath: state)
             throw error
         }
@@ -89,7 +89,7 @@ final class BenchSession: @unchecked Sendable {
 
     /// Kills the hub (-9) and starts it again on the same port with the same state.
     func restartHub(log: String) async throws {
-        hub.kill()
+        await hub.kill()
         try await Task.sleep(for: .seconds(1))
         hub = try HubProcess(binary: binary, stateDirectory: state + "/hub", port: hub.port, log: state + "/" + log, extra: extra)
         try await hub.waitListening()
@@ -100,7 +100,7 @@ final class BenchSession: @unchecked Sendable {
     @discardableResult
     func finish(kill: Bool = false) async -> Bool {
         var stopped = true
-        if kill { hub.kill() } else { stopped = await hub.terminate() }
+        if kill { await hub.kill() } else { stopped = await hub.terminate() }
         try? await sites.shutdown()
         try? await adminHTTP.shutdown()
         try? FileManager.default.removeItem(atPath: state)
