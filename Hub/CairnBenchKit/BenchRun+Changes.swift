@@ -37,7 +37,8 @@ extension BenchRun {
         results["initial_applied_seconds"] = .double((last - started).inSeconds)
         row("…all of them Applied at the hub", String(format: "%.1f s after the first write", (last - started).inSeconds))
         // What each write cost, from the first write until every site reported it (delivery and status included, and
-        // whatever else the fleet did meanwhile): a figure that does not move with how busy the machine is.
+        // whatever else the fleet did meanwhile): where the time goes, hub or sites. It moves with this machine's
+        // speed too, but less than writes/s does.
         let (hubAfter, benchAfter) = (session.hub.stats, ProcessStats.of(getpid()))
         let hubMs = 1000 * (hubAfter.cpuSeconds - hubBefore.cpuSeconds) / Double(max(1, stored.count))
         let benchMs = 1000 * (benchAfter.cpuSeconds - benchBefore.cpuSeconds) / Double(max(1, stored.count))
