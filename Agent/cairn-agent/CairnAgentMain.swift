@@ -1,4 +1,9 @@
 import CairnAgent
 
 @main
-extension AgentCommand {}
+enum CairnAgentMain {
+    static func main() async {
+        AgentProcess.prepare()
+        await AgentCommand.main()
+    }
+}

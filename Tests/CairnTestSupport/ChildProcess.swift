@@ -33,6 +33,13 @@ public final class ChildProcess: @unchecked Sendable {
     public var isRunning: Bool { process.isRunning }
     public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
+    /// The names of the process's threads, from /proc (empty once it has exited).
+    public var threadNames: [String] {
+        let tasks = "/proc/\(process.processIdentifier)/task"
+        let ids = (try? FileManager.default.contentsOfDirectory(atPath: tasks)) ?? []
+        return ids.compactMap { try? String(contentsOfFile: "\(tasks)/\($0)/comm", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) }
+    }
+
     /// SIGTERM, then waits up to `timeout` seconds for a clean exit (SIGKILL after that); the exit status.
     @discardableResult
     public func terminate(timeout: Double = 10) async throws -> Int32 {

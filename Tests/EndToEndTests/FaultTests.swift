@@ -90,6 +90,9 @@ import Testing
         // One clean run converges: the site holds exactly what the hub wants, the inventory exactly the site.
         let agent = try ChildProcess("cairn-agent", agentArguments(hub, token: nil, state: state), log: directory.appending("agent-final.log"))
         try await eventually("convergence after \(kills) crashes", timeout: 60) { try await converged(hub, kept.count) }
+        // The agent runs its HTTP clients on one event loop, not one per core (`AgentProcess.prepare`).
+        let loops = agent.threadNames.filter { $0.hasPrefix("NIO-") }
+        #expect(loops.count == 1, "the agent's NIO threads: \(loops)")
         // Applying again is invisible on the site: three resyncs later no object has a new generation.
         let watching = try SimulatedCluster(path: state + "/simulated-cluster.sqlite")
         let generations = try await watching.objects().map { $0["metadata"]?["generation"] }
