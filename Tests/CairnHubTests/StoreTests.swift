@@ -30,6 +30,7 @@ import Testing
         let beat = Heartbeat(claims: [ClusterClaim(name: "platform", value: "kubernetes")], allocatable: ["cpu": "4"])
         let start = Date(timeIntervalSince1970: 1_800_000_000)
         #expect(try await store.recordHeartbeat(cluster: "c1", heartbeat: beat, now: start), "the first heartbeat makes the cluster Available")
+        #expect(store.memo.isUnchanged(beat, of: "c1"), "what a heartbeat wrote is remembered: the same one again reads nothing")
         #expect(try await store.recordHeartbeat(cluster: "c1", heartbeat: beat, now: start.addingTimeInterval(10)) == false)
         // Noted in memory, but what is read (and what the lease check sees) is the latest time.
         #expect(try await store.cluster(named: "c1")?.status.lastHeartbeatTime == start.addingTimeInterval(10))
@@ -43,6 +44,11 @@ import Testing
         let changed = Heartbeat(claims: [ClusterClaim(name: "platform", value: "k3s")], allocatable: ["cpu": "4"])
         #expect(try await store.recordHeartbeat(cluster: "c1", heartbeat: changed, now: start.addingTimeInterval(30)))
         #expect(try await store.cluster(named: "c1")?.status.clusterClaims == changed.claims)
+        #expect(store.memo.isUnchanged(changed, of: "c1") && !store.memo.isUnchanged(beat, of: "c1"))
+        // Marked silent: forgotten, so the next beat is read and written (Available again).
+        #expect(try await store.markSilentClusters(before: start.addingTimeInterval(31), now: start.addingTimeInterval(71)) == ["c1"])
+        #expect(!store.memo.isUnchanged(changed, of: "c1"))
+        #expect(try await store.recordHeartbeat(cluster: "c1", heartbeat: changed, now: start.addingTimeInterval(80)), "Available again")
     }
 
     /// The lease check runs every few seconds; at 10,000 sites a pass through every cluster row took ~13 ms, one of

@@ -212,8 +212,8 @@ extension SQLiteHubStore {
             if heartbeats.note(name, at: now) { try await flushHeartbeats() }
             return false
         }
-        return try await pool.write { db in
-            var cluster = try Self.requireCluster(db, name)
+        let (relevant, written, before) = try await pool.write { db in
+            var (cluster, row) = try Self.requireClusterRow(db, name)
             let relevant = cluster.status.clusterClaims != heartbeat.claims || cluster.status.allocatable != heartbeat.allocatable
                 || cluster.status.conditions[type: ConditionType.available]?.status != Condition.true
             cluster.status.conditions = Self.beat(cluster, heartbeat, now: now)
@@ -223,8 +223,13 @@ extension SQLiteHubStore {
                     try Self.json(cluster.status.conditions), try Self.json(heartbeat.claims), try Self.json(heartbeat.allocatable),
                     now.timeIntervalSince1970, name,
                 ])
-            return relevant
+            return (relevant, row, memo.generation)
         }
+        // The same heartbeat again changes nothing now: remembered at once, so the site's next beat reads nothing
+        // either (a fleet enrolling, or a changed claim, would otherwise cost every site one more read). This commit
+        // moved the generation by one; any other commit since, and it is not kept.
+        memo.rememberUnchanged(heartbeat, of: name, row: written, readAt: before + 1)
+        return relevant
     }
 
     /// The cluster's conditions once this heartbeat is taken.
