@@ -142,7 +142,9 @@ import Testing
         _ = try await store.applyWork(work("b"), cluster: "c1", now: Date())
         let since = try await store.revision(cluster: "c1")
         _ = try await store.applyWork(work("c"), cluster: "c1", now: Date())
-        _ = try await store.deleteWork(cluster: "c1", name: "a", now: Date())
+        let deleting = try await store.deleteWork(cluster: "c1", name: "a", now: Date(timeIntervalSince1970: 1_800_000_000.25))
+        #expect(deleting.metadata.deletionTimestamp == Date(timeIntervalSince1970: 1_800_000_000.25))
+        #expect(try await store.work(cluster: "c1", name: "a") == deleting, "what a delete answers is what is stored")
         let delta = try await store.bundle(cluster: "c1", since: since).bundle
         #expect(delta.since == since)
         #expect(delta.works.map(\.name) == ["c"])
