@@ -24,6 +24,9 @@ public final class AgentDaemon: Service, @unchecked Sendable {
     let cacheUntrusted = Mutex<String?>(nil)
     /// Conditions this site reports about itself with every heartbeat.
     let siteConditions = Mutex<[Condition]>([])
+    /// Which heartbeats may be left out while polls renew the lease, and what wakes the heartbeat loop early.
+    let heartbeats = Mutex(HeartbeatSkipping())
+    let heartbeatWakeup = Wakeup()
     /// Bundles committed since start, and when the last one was (or the start): what `CodePages` waits out.
     let activity = Mutex<(bundles: Int, at: ContinuousClock.Instant)>((0, .now))
 
@@ -141,9 +144,15 @@ public final class AgentDaemon: Service, @unchecked Sendable {
             do {
                 let cached = try cache.revision()
                 let since = wantFull ? nil : cached
-                let answer = try await currentHub.bundle(since: since, wait: configuration.pollWait, identity: identity, maxBytes: configuration.bundleLimits.maxCompressedBytes)
+                let hub = try currentHub
+                heartbeats.withLock { $0.polling(at: .now) }
+                let answer = try await hub.bundle(since: since, wait: configuration.pollWait, identity: identity, maxBytes: configuration.bundleLimits.maxCompressedBytes)
                 try cache.recordContact()
-                if case .bundle(let bytes, let digest, let stateDigest, let signature) = answer {
+                if answer.heartbeatWanted {
+                    heartbeats.withLock { $0.mustSend() }
+                    await heartbeatWakeup.fire()
+                }
+                if case .bundle(let bytes, let digest, let stateDigest, let signature) = answer.bundle {
                     let (bundle, statement) = try BundleVerifier(codec: codec, identity: identity).verify(
                         bytes: bytes, digest: digest, stateDigest: stateDigest, signature: signature, since: since)
                     let wentBack = BundleVerifier.wentBack(bundle, cached: cached)
@@ -176,6 +185,7 @@ public final class AgentDaemon: Service, @unchecked Sendable {
             } catch is CancellationError {
                 throw CancellationError()
             } catch is CertificateExpired {
+                heartbeats.withLock { $0.pollFailed() }
                 await renewed.wait(timeout: .seconds(5))
             } catch let error as CairnError where error.code == .bundleRejected {
                 // Keep running what was last verified; say so to the hub and try again.
@@ -184,6 +194,7 @@ public final class AgentDaemon: Service, @unchecked Sendable {
                 try await Task.sleep(for: backoff.next())
             } catch {
                 noteCacheWrite(failure: error)
+                heartbeats.withLock { $0.pollFailed() }
                 logger.warning("bundle pull failed", metadata: ["error.message": .string("\(error)")])
                 try await Task.sleep(for: backoff.next(after: error))
             }
@@ -346,9 +357,12 @@ public final class AgentDaemon: Service, @unchecked Sendable {
                 }
                 var all = claims.claims
                 all.append(ClusterClaim(name: "agent.version", value: CairnVersion.current))
-                let answer = try await currentHub.heartbeat(
-                    Heartbeat(claims: all, allocatable: claims.allocatable, conditions: siteConditions.withLock { $0 }), identity: identity)
-                interval = max(0.1, answer.intervalSeconds)
+                let heartbeat = Heartbeat(claims: all, allocatable: claims.allocatable, conditions: siteConditions.withLock { $0 })
+                if heartbeats.withLock({ $0.shouldSend(heartbeat, interval: interval, now: .now) }) {
+                    let answer = try await currentHub.heartbeat(heartbeat, identity: identity)
+                    interval = max(0.1, answer.intervalSeconds)
+                    heartbeats.withLock { $0.sent(heartbeat, answer: answer) }
+                }
                 waiting.reset()
             } catch is CancellationError {
                 throw CancellationError()
@@ -358,12 +372,14 @@ public final class AgentDaemon: Service, @unchecked Sendable {
                 continue
             } catch {
                 // A lease is worth renewing soon after a failure, not a whole interval later.
+                heartbeats.withLock { $0.mustSend() }
                 logger.warning("heartbeat failed", metadata: ["error.message": .string("\(error)")])
                 let retry = (error as? HubError)?.retryAfter != nil ? waiting.next(after: error) : min(.seconds(interval), waiting.next())
                 try await Task.sleep(for: retry)
                 continue
             }
-            try await Task.sleep(for: .seconds(HeartbeatResponse.wait(for: interval)))
+            await heartbeatWakeup.wait(timeout: .seconds(HeartbeatResponse.wait(for: interval)))
+            try Task.checkCancellation()
         }
     }
 }

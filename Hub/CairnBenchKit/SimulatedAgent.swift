@@ -20,6 +20,9 @@ final class SimulatedAgent: Sendable {
     let shed = Atomic<Int>(0)
     /// The simulated cluster: each work's generation on the site.
     let site = Mutex<[String: Int64]>([:])
+    /// Heartbeats are left out while polls renew the lease, as a real agent's are.
+    let skipping = Mutex(HeartbeatSkipping())
+    let heartbeatWakeup = Wakeup()
 
     private init(name: String, identity: AgentIdentity, client: HubClient, timeline: Timeline?) {
         self.name = name
@@ -66,13 +69,20 @@ final class SimulatedAgent: Sendable {
 
     private func heartbeats() async {
         var attempt = 0
+        var interval = 10.0
         while !Task.isCancelled {
             do {
-                let answer = try await client.heartbeat(Heartbeat(claims: [ClusterClaim(name: "adapter", value: "bench")], allocatable: [:]), identity: identity)
-                lastAnswer.withLock { $0 = Date() }
+                let heartbeat = Heartbeat(claims: [ClusterClaim(name: "adapter", value: "bench")], allocatable: [:])
+                if skipping.withLock({ $0.shouldSend(heartbeat, interval: interval, now: .now) }) {
+                    let answer = try await client.heartbeat(heartbeat, identity: identity)
+                    lastAnswer.withLock { $0 = Date() }
+                    interval = answer.intervalSeconds
+                    skipping.withLock { $0.sent(heartbeat, answer: answer) }
+                }
                 attempt = 0
-                try? await Task.sleep(for: .milliseconds(Int64(HeartbeatResponse.wait(for: answer.intervalSeconds) * 1000)))
+                await heartbeatWakeup.wait(timeout: .milliseconds(Int64(HeartbeatResponse.wait(for: interval) * 1000)))
             } catch {
+                skipping.withLock { $0.mustSend() }
                 attempt += 1
                 try? await Task.sleep(for: .milliseconds(Int64(backoff(error, attempt: attempt) * 1000)))
             }
@@ -91,15 +101,21 @@ final class SimulatedAgent: Sendable {
                     outbox = Outbox()
                 }
                 let since = revision.withLock { $0 }
+                skipping.withLock { $0.polling(at: .now) }
                 let answer = try await client.bundle(since: since, wait: pollWait, identity: identity, maxBytes: 64 << 20)
                 lastAnswer.withLock { $0 = Date() }
                 attempt = 0
-                if case .bundle(let bytes, let digest, let stateDigest, let signature) = answer {
+                if answer.heartbeatWanted {
+                    skipping.withLock { $0.mustSend() }
+                    await heartbeatWakeup.fire()
+                }
+                if case .bundle(let bytes, let digest, let stateDigest, let signature) = answer.bundle {
                     let (bundle, _) = try BundleVerifier(identity: identity).verify(bytes: bytes, digest: digest, stateDigest: stateDigest, signature: signature, since: since)
                     apply(bundle, to: &outbox)
                     revision.withLock { $0 = bundle.revision }
                 }
             } catch {
+                skipping.withLock { $0.pollFailed() }
                 attempt += 1
                 try? await Task.sleep(for: .milliseconds(Int64(backoff(error, attempt: attempt) * 1000)))
             }

@@ -12,6 +12,7 @@ public struct HubServer: Sendable {
     let lock: HubLock
     public let logger: Logger
     public let bundleCounters = BundleCounters()
+    public let leaseCounters = LeaseCounters()
     /// What the hub refused to hold, and how much it holds.
     public let shedder: LoadShedder
     /// The API's OpenAPI 3 description, as served at /api/v1/openapi.yaml.
@@ -92,7 +93,7 @@ public struct HubServer: Sendable {
         WorkController(store: store, auth: auth, limits: WorkLimits()).addRoutes(to: api)
         TokenController(store: store, auth: auth, caFingerprint: pki.fingerprint).addRoutes(to: api)
         AgentController(
-            store: store, auth: auth, configuration: configuration, counters: bundleCounters, shedder: shedder, pki: pki,
+            store: store, auth: auth, configuration: configuration, counters: bundleCounters, leases: leaseCounters, shedder: shedder, pki: pki,
             enrolmentLimiter: RateLimiter(burst: configuration.enrolmentBurst, perSecond: configuration.enrolmentPerSecond),
             rescheduled: rescheduled, rollout: rollout, pacing: pacing
         ).addRoutes(to: api)

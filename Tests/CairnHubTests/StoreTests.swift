@@ -51,6 +51,33 @@ import Testing
         #expect(try await store.recordHeartbeat(cluster: "c1", heartbeat: changed, now: start.addingTimeInterval(80)), "Available again")
     }
 
+    /// A poll renews the lease of an Available cluster as an unchanged heartbeat would, and only of one: a cluster
+    /// never heard from, or marked silent, is Available again only through a heartbeat.
+    @Test func `a poll renews the lease of an Available cluster only`() async throws {
+        defer { directory.remove() }
+        try await enrol("c1")
+        let start = Date(timeIntervalSince1970: 1_800_000_000)
+        #expect(try await store.renewLease(byPollOf: "c1", now: start) == false, "no heartbeat yet: not Available")
+        #expect(try await store.cluster(named: "c1")?.status.lastHeartbeatTime == nil)
+        let beat = Heartbeat(claims: [ClusterClaim(name: "platform", value: "kubernetes")], allocatable: [:])
+        #expect(try await store.recordHeartbeat(cluster: "c1", heartbeat: beat, now: start))
+        #expect(try await store.renewLease(byPollOf: "c1", now: start.addingTimeInterval(30)))
+        #expect(try await store.cluster(named: "c1")?.status.lastHeartbeatTime == start.addingTimeInterval(30))
+        #expect(try await store.markSilentClusters(before: start.addingTimeInterval(29), now: start.addingTimeInterval(60)) == [])
+        // Silent: a poll no longer renews, and says so, until a heartbeat makes it Available again.
+        #expect(try await store.markSilentClusters(before: start.addingTimeInterval(31), now: start.addingTimeInterval(71)) == ["c1"])
+        #expect(try await store.renewLease(byPollOf: "c1", now: start.addingTimeInterval(80)) == false)
+        #expect(try await store.cluster(named: "c1")?.status.lastHeartbeatTime == start.addingTimeInterval(30))
+        #expect(try await store.recordHeartbeat(cluster: "c1", heartbeat: beat, now: start.addingTimeInterval(90)))
+        #expect(try await store.renewLease(byPollOf: "c1", now: start.addingTimeInterval(100)))
+        // What the memo forgot (a hub restarted) is read: Available, so renewed, and remembered.
+        let restarted = try SQLiteHubStore(path: directory.appending("hub.sqlite"))
+        #expect(!restarted.memo.isLive("c1"))
+        #expect(try await restarted.renewLease(byPollOf: "c1", now: start.addingTimeInterval(110)))
+        #expect(restarted.memo.isLive("c1"))
+        #expect(try await restarted.cluster(named: "c1")?.status.lastHeartbeatTime == start.addingTimeInterval(110))
+    }
+
     /// The lease check runs every few seconds; at 10,000 sites a pass through every cluster row took ~13 ms, one of
     /// them inside the writer's transaction.
     @Test func `the lease check reads an index, not every cluster row`() async throws {

@@ -16,13 +16,13 @@ public final class TestAgent: Sendable {
     public var cache: AgentCache { daemon.cache }
 
     /// Enrols a new site with `hub`, pinning its CA.
-    public convenience init(stateDirectory: String, hub: TestHub, token: String, name: String, labels: [String: String] = [:], resync: Double = 60, readyDelay: Double = 0.05, platform: String = "kubernetes", clock: (@Sendable () -> Date)? = nil) throws {
-        try self.init(stateDirectory: stateDirectory, hub: hub.url, pin: hub.fingerprint, token: token, name: name, labels: labels, resync: resync, readyDelay: readyDelay, platform: platform, clock: clock)
+    public convenience init(stateDirectory: String, hub: TestHub, token: String, name: String, labels: [String: String] = [:], resync: Double = 60, readyDelay: Double = 0.05, platform: String = "kubernetes", pollWait: Double = 5, clock: (@Sendable () -> Date)? = nil) throws {
+        try self.init(stateDirectory: stateDirectory, hub: hub.url, pin: hub.fingerprint, token: token, name: name, labels: labels, resync: resync, readyDelay: readyDelay, platform: platform, pollWait: pollWait, clock: clock)
     }
 
     public init(
         stateDirectory: String, hub: String? = nil, pin: String? = nil, token: String? = nil, name: String? = nil, labels: [String: String] = [:],
-        resync: Double = 60, readyDelay: Double = 0.05, platform: String = "kubernetes", clock: (@Sendable () -> Date)? = nil
+        resync: Double = 60, readyDelay: Double = 0.05, platform: String = "kubernetes", pollWait: Double = 5, clock: (@Sendable () -> Date)? = nil
     ) throws {
         var configuration = AgentConfiguration(stateDirectory: stateDirectory)
         configuration.hubURL = hub
@@ -32,7 +32,7 @@ public final class TestAgent: Sendable {
         configuration.labels = labels
         configuration.resyncInterval = resync
         configuration.statusInterval = 0.5
-        configuration.pollWait = 5
+        configuration.pollWait = pollWait
         configuration.backoffInitial = 0.05
         configuration.backoffMax = 0.5
         configuration.requestTimeout = 5

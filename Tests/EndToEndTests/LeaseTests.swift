@@ -23,6 +23,42 @@ import Testing
         try await hub.stop()
     }
 
+    /// An agent polling more often than it must heartbeat leaves out the heartbeats that would say nothing new: its
+    /// polls keep it Available, several leases long. Marked silent anyway, it hears so on its next poll's answer.
+    @Test func `polls renew the lease, and heartbeats that say nothing new are left out`() async throws {
+        let directory = try TemporaryDirectory("poll-lease")
+        defer { directory.remove() }
+        let hub = try await TestHub(stateDirectory: directory.appending("hub"), heartbeat: 1, leaseTimeout: 3)
+        let token = try await hub.token(autoApprove: true)
+        let agent = try TestAgent(stateDirectory: directory.appending("c1"), hub: hub, token: token, name: "c1", pollWait: 0.3)
+        func available() async throws -> String? {
+            try await hub.admin { try await $0.cluster("c1") }.status.conditions[type: ConditionType.available]?.status
+        }
+        try await hub.waitJoined("c1")
+        try await eventually("c1 Available") { try await available() == Condition.true }
+        // Its first beats carry the conditions of its first bundle; then nothing changes.
+        try await Task.sleep(for: .seconds(2))
+        let (beats, polls) = (hub.server.leaseCounters.heartbeats, hub.server.leaseCounters.polls)
+        // Seven seconds: seven heartbeats at the interval, more than two leases.
+        for _ in 0..<7 {
+            try await Task.sleep(for: .seconds(1))
+            #expect(try await available() == Condition.true)
+        }
+        #expect(hub.server.leaseCounters.heartbeats - beats <= 1, "heartbeats that said nothing new were sent")
+        #expect(hub.server.leaseCounters.polls - polls >= 7, "polls did not renew the lease")
+
+        // Marked silent behind its back: the next poll's answer asks for a heartbeat, which makes it Available.
+        let marked = try await hub.store.markSilentClusters(before: Date().addingTimeInterval(60), now: Date())
+        #expect(marked == ["c1"])
+        #expect(try await available() == Condition.unknown)
+        try await eventually("c1 Available again after the heartbeat its poll asked for", timeout: 5) { try await available() == Condition.true }
+
+        // Gone: its lease runs out as before.
+        try await agent.stop()
+        try await eventually("c1 Unknown after its lease ran out", timeout: 10) { try await available() == Condition.unknown }
+        try await hub.stop()
+    }
+
     @Test func `past the heartbeats the hub takes a second, the interval and the lease stretch together`() async throws {
         let directory = try TemporaryDirectory("pacing")
         defer { directory.remove() }

@@ -37,6 +37,13 @@ public struct HubClient: Sendable {
         case bundle(bytes: [UInt8], digest: String, stateDigest: String, signature: String)
     }
 
+    /// A poll's answer: the bundle, if any, and whether the hub asks for a heartbeat (the poll did not renew the
+    /// lease: `BundleHeaders.heartbeatWanted`).
+    public struct PollAnswer: Sendable {
+        public var bundle: BundleAnswer
+        public var heartbeatWanted: Bool
+    }
+
     public func enrol(_ request: EnrolRequest) async throws -> EnrolmentStatus {
         try await call(.POST, "agent/enrol", body: request, authorization: nil, timeout: timeout)
     }
@@ -58,13 +65,14 @@ public struct HubClient: Sendable {
     }
 
     /// Long-polls for the bundle after `since`; the hub holds the request up to `wait` seconds.
-    public func bundle(since: Int64?, wait: Double, identity: AgentIdentity, maxBytes: Int) async throws -> BundleAnswer {
+    public func bundle(since: Int64?, wait: Double, identity: AgentIdentity, maxBytes: Int) async throws -> PollAnswer {
         var path = "agent/clusters/\(identity.clusterName)/bundle?wait=\(wait)"
         if let since { path += "&since=\(since)" }
         var request = HTTPClientRequest(url: "\(baseURL)/api/v1/\(path)")
         request.tlsConfiguration = tls
         let response = try await http.execute(request, timeout: .milliseconds(Int64(wait * 1000)) + timeout)
-        if response.status == .noContent { return .nothingNew }
+        let heartbeatWanted = response.headers.first(name: BundleHeaders.heartbeatWanted) != nil
+        if response.status == .noContent { return PollAnswer(bundle: .nothingNew, heartbeatWanted: heartbeatWanted) }
         guard response.status == .ok else { throw try await Self.error(from: response) }
         guard let digest = response.headers.first(name: BundleHeaders.digest),
             let stateDigest = response.headers.first(name: BundleHeaders.stateDigest),
@@ -78,7 +86,9 @@ public struct HubClient: Sendable {
         } catch is NIOTooManyBytesError {
             throw CairnError(.bundleRejected, "bundle is larger than \(maxBytes) bytes compressed")
         }
-        return .bundle(bytes: Array(body.readableBytesView), digest: digest, stateDigest: stateDigest, signature: signature)
+        return PollAnswer(
+            bundle: .bundle(bytes: Array(body.readableBytesView), digest: digest, stateDigest: stateDigest, signature: signature),
+            heartbeatWanted: heartbeatWanted)
     }
 
     struct Empty: Decodable {}

@@ -10,6 +10,7 @@ struct AgentController: Sendable {
     let auth: Authenticator
     let configuration: HubConfiguration
     let counters: BundleCounters
+    let leases: LeaseCounters
     let shedder: LoadShedder
     let pki: HubPKI
     let enrolmentLimiter: RateLimiter
@@ -130,7 +131,8 @@ struct AgentController: Sendable {
                 }
             }
             if try await store.recordHeartbeat(cluster: cluster, heartbeat: heartbeat, now: Date()) { await rescheduled.fire() }
-            return try Response.json(HeartbeatResponse(intervalSeconds: pacing.currentInterval))
+            leases.recordHeartbeat()
+            return try Response.json(HeartbeatResponse(intervalSeconds: pacing.currentInterval, pollsRenewLease: true))
         }
     }
 
@@ -152,6 +154,10 @@ struct AgentController: Sendable {
             }
             wait = min(value, configuration.maxLongPollSeconds)
         }
+        // The poll renews the lease as a heartbeat would; when it cannot (the cluster is not Available), the answer
+        // asks the agent for a heartbeat, whenever it comes.
+        let renewed = try await store.renewLease(byPollOf: cluster, now: Date())
+        if renewed { leases.recordPoll() }
         let waiter = store.changes.register(cluster)
         var revision = try await store.revision(cluster: cluster)
         if let since, revision == since, wait > 0 {
@@ -175,9 +181,11 @@ struct AgentController: Sendable {
         } else {
             store.changes.cancel(cluster, id: waiter)
         }
+        var headers: HTTPFields = renewed ? [:] : [.init(BundleHeaders.heartbeatWanted)!: "true"]
         if let since, revision == since {
             counters.record(full: nil)
-            return Response(status: .noContent, headers: [.init(BundleHeaders.revision)!: String(revision)])
+            headers[.init(BundleHeaders.revision)!] = String(revision)
+            return Response(status: .noContent, headers: headers)
         }
         let stored = try await store.bundle(cluster: cluster, since: since)
         let bundle = stored.bundle
@@ -185,16 +193,12 @@ struct AgentController: Sendable {
         counters.record(full: bundle.isFull)
         let signature = try pki.sign(
             BundleStatement(cluster: cluster, revision: bundle.revision, bundleDigest: encoded.digest, stateDigest: stored.stateDigest))
-        return Response(
-            status: .ok,
-            headers: [
-                .contentType: BundleHeaders.contentType,
-                .init(BundleHeaders.digest)!: encoded.digest,
-                .init(BundleHeaders.revision)!: String(bundle.revision),
-                .init(BundleHeaders.stateDigest)!: stored.stateDigest,
-                .init(BundleHeaders.signature)!: signature,
-            ],
-            body: .init(byteBuffer: ByteBuffer(bytes: encoded.bytes)))
+        headers[.contentType] = BundleHeaders.contentType
+        headers[.init(BundleHeaders.digest)!] = encoded.digest
+        headers[.init(BundleHeaders.revision)!] = String(bundle.revision)
+        headers[.init(BundleHeaders.stateDigest)!] = stored.stateDigest
+        headers[.init(BundleHeaders.signature)!] = signature
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: encoded.bytes)))
     }
 
     static func validate(claims: [ClusterClaim]) throws {

@@ -3,7 +3,8 @@ import GRDB
 import Synchronization
 
 /// What the store remembers about clusters between agents' requests, so the commonest of them — a request
-/// authenticated as its cluster, a heartbeat that changes nothing but the lease's time — read nothing from SQLite.
+/// authenticated as its cluster, a heartbeat that changes nothing but the lease's time, a poll renewing the lease —
+/// read nothing from SQLite.
 ///
 /// Every agent request checks the cluster's enrolment state and key; every heartbeat compares what it reports with
 /// the cluster's conditions, claims and allocatable. Each was a read on one of GRDB's queues — a thread woken and a
@@ -23,6 +24,8 @@ final class ClusterMemo: TransactionObserver, Sendable {
         var access: [String: ClusterAccess] = [:]
         /// The last heartbeat of each cluster found to change nothing.
         var beats: [String: Heartbeat] = [:]
+        /// Clusters found Available (besides those in `beats`): their polls renew the lease.
+        var live: Set<String> = []
         /// The row of each cluster something is remembered of.
         var names: [Int64: String] = [:]
         /// The rows the transaction being written changed.
@@ -49,6 +52,16 @@ final class ClusterMemo: TransactionObserver, Sendable {
 
     func rememberUnchanged(_ heartbeat: Heartbeat, of cluster: String, row: Int64, readAt generation: Int) {
         keep(cluster, row: row, readAt: generation) { $0.beats[cluster] = heartbeat }
+    }
+
+    /// Whether the cluster is Available with nothing changed since: its last heartbeat is remembered (a heartbeat
+    /// makes it Available), or it was read so.
+    func isLive(_ cluster: String) -> Bool {
+        state.withLock { $0.beats[cluster] != nil || $0.live.contains(cluster) }
+    }
+
+    func rememberLive(_ cluster: String, row: Int64, readAt generation: Int) {
+        keep(cluster, row: row, readAt: generation) { _ = $0.live.insert(cluster) }
     }
 
     /// Keeps what a read found, unless something remembered changed since it began.
@@ -89,6 +102,7 @@ final class ClusterMemo: TransactionObserver, Sendable {
                 guard let cluster = state.names.removeValue(forKey: row) else { continue }
                 state.access[cluster] = nil
                 state.beats[cluster] = nil
+                state.live.remove(cluster)
             }
             state.touched = []
         }

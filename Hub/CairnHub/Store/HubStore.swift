@@ -46,6 +46,9 @@ public protocol HubStore: Sendable {
     /// Records a lease; true when something placement decisions depend on changed (claims, capacity, availability).
     @discardableResult
     func recordHeartbeat(cluster name: String, heartbeat: Heartbeat, now: Date) async throws -> Bool
+    /// A poll from the cluster's agent renews its lease as an unchanged heartbeat would, when the cluster is
+    /// Available; false when it is not (never beaten, or marked silent): only a heartbeat can say it is.
+    func renewLease(byPollOf cluster: String, now: Date) async throws -> Bool
     /// Sets Available=Unknown on accepted clusters silent since `before`; returns their names.
     func markSilentClusters(before: Date, now: Date) async throws -> [String]
     /// How many clusters are accepted: the ones that heartbeat.

@@ -191,6 +191,22 @@ extension SQLiteHubStore {
     }
 
     @discardableResult
+    public func renewLease(byPollOf name: String, now: Date) async throws -> Bool {
+        // Remembered as a heartbeat is: a cluster whose last heartbeat is remembered, or found Available since
+        // nothing it holds changed, is read no more than an unchanged heartbeat's is.
+        if !memo.isLive(name) {
+            let generation = memo.generation
+            let (available, row) = try readHere { db in
+                let (cluster, row) = try Self.requireClusterRow(db, name)
+                return (cluster.status.conditions[type: ConditionType.available]?.status == Condition.true, row)
+            }
+            guard available else { return false }
+            memo.rememberLive(name, row: row, readAt: generation)
+        }
+        if heartbeats.note(name, at: now) { try await flushHeartbeats() }
+        return true
+    }
+
     public func recordHeartbeat(cluster name: String, heartbeat: Heartbeat, now: Date) async throws -> Bool {
         // Most heartbeats change nothing but the lease's time: that is noted in memory and written with the
         // others once a second (a crash forgets at most a second of a lease the timeout covers many times over),
