@@ -30,6 +30,12 @@ public final class ChildProcess: @unchecked Sendable {
         try process.run()
     }
 
+    /// A test that failed before stopping its child leaves no process behind (a failed kill -9 fault test once left
+    /// its agent running, retrying a hub long gone, through every test after it).
+    deinit {
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+    }
+
     public var isRunning: Bool { process.isRunning }
     public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
