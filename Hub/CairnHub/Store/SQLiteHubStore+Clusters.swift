@@ -190,7 +190,6 @@ extension SQLiteHubStore {
         changes.publish(name)
     }
 
-    @discardableResult
     public func renewLease(byPollOf name: String, now: Date) async throws -> Bool {
         // Remembered as a heartbeat is: a cluster whose last heartbeat is remembered, or found Available since
         // nothing it holds changed, is read no more than an unchanged heartbeat's is.
@@ -207,6 +206,7 @@ extension SQLiteHubStore {
         return true
     }
 
+    @discardableResult
     public func recordHeartbeat(cluster name: String, heartbeat: Heartbeat, now: Date) async throws -> Bool {
         // Most heartbeats change nothing but the lease's time: that is noted in memory and written with the
         // others once a second (a crash forgets at most a second of a lease the timeout covers many times over),
