@@ -243,8 +243,11 @@ import Testing
     @Test func `deletion propagates and never touches an object someone recreated`() async throws {
         try await withSetup() { setup in
             let applied = try await setup.adapter.apply(deployment, key: deploymentKey, strategy: .default)
+            // The garbage collector waits while controllers are paused: the finalizer is seen however slow the machine.
+            setup.server.setControllersPaused(true)
             #expect(try await setup.adapter.delete(deploymentKey, uid: applied.uid, propagation: .foreground) == .deleted)
             #expect(try await setup.adapter.get(deploymentKey)?["metadata"]?["finalizers"] == ["foregroundDeletion"])
+            setup.server.setControllersPaused(false)
             try await eventually("the garbage collector to finish") { try await setup.adapter.get(deploymentKey) == nil }
             #expect(try await setup.adapter.delete(deploymentKey, uid: applied.uid, propagation: .background) == .alreadyGone)
             // Someone else creates an object with the same name: our old UID does not match, so it stays.

@@ -300,12 +300,16 @@ public final class KubeAPITestServer: Sendable {
                 if options?["propagationPolicy"] == "Foreground" {
                     object.body["metadata"]?["deletionTimestamp"] = .string(RFC3339.string(from: Date()))
                     object.body["metadata"]?["finalizers"] = ["foregroundDeletion"]
-                    // The garbage collector finishes shortly after; the object stays visible until then.
+                    // The garbage collector finishes shortly after, once controllers run (up to 30 s paused); the
+                    // object stays visible until then.
                     state.objects[path] = object
                     events.append(("MODIFIED", object.body, path))
                     let response = object.body
                     Task { [weak self] in
-                        try? await Task.sleep(for: .milliseconds(100))
+                        for _ in 0..<300 {
+                            try? await Task.sleep(for: .milliseconds(100))
+                            guard let self, self.state.withLock({ $0.controllersPaused }) else { break }
+                        }
                         self?.remove(path)
                     }
                     return .full(Self.json(200, response))
