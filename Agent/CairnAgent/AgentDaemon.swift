@@ -25,8 +25,7 @@ public final class AgentDaemon: Service, @unchecked Sendable {
     /// Conditions this site reports about itself with every heartbeat.
     let siteConditions = Mutex<[Condition]>([])
     /// Which heartbeats may be left out while polls renew the lease, and what wakes the heartbeat loop early.
-    let heartbeats = Mutex(HeartbeatSkipping())
-    let heartbeatWakeup = Wakeup()
+    let heartbeats = HeartbeatPacer()
     /// Bundles committed since start, and when the last one was (or the start): what `CodePages` waits out.
     let activity = Mutex<(bundles: Int, at: ContinuousClock.Instant)>((0, .now))
 
@@ -145,13 +144,10 @@ public final class AgentDaemon: Service, @unchecked Sendable {
                 let cached = try cache.revision()
                 let since = wantFull ? nil : cached
                 let hub = try currentHub
-                heartbeats.withLock { $0.polling(at: .now) }
+                heartbeats.polling()
                 let answer = try await hub.bundle(since: since, wait: configuration.pollWait, identity: identity, maxBytes: configuration.bundleLimits.maxCompressedBytes)
                 try cache.recordContact()
-                if answer.heartbeatWanted {
-                    heartbeats.withLock { $0.mustSend() }
-                    await heartbeatWakeup.fire()
-                }
+                await heartbeats.pollAnswered(heartbeatWanted: answer.heartbeatWanted)
                 if case .bundle(let bytes, let digest, let stateDigest, let signature) = answer.bundle {
                     let (bundle, statement) = try BundleVerifier(codec: codec, identity: identity).verify(
                         bytes: bytes, digest: digest, stateDigest: stateDigest, signature: signature, since: since)
@@ -185,7 +181,7 @@ public final class AgentDaemon: Service, @unchecked Sendable {
             } catch is CancellationError {
                 throw CancellationError()
             } catch is CertificateExpired {
-                heartbeats.withLock { $0.pollFailed() }
+                heartbeats.pollFailed()
                 await renewed.wait(timeout: .seconds(5))
             } catch let error as CairnError where error.code == .bundleRejected {
                 // Keep running what was last verified; say so to the hub and try again.
@@ -194,7 +190,7 @@ public final class AgentDaemon: Service, @unchecked Sendable {
                 try await Task.sleep(for: backoff.next())
             } catch {
                 noteCacheWrite(failure: error)
-                heartbeats.withLock { $0.pollFailed() }
+                heartbeats.pollFailed()
                 logger.warning("bundle pull failed", metadata: ["error.message": .string("\(error)")])
                 try await Task.sleep(for: backoff.next(after: error))
             }
@@ -358,10 +354,10 @@ public final class AgentDaemon: Service, @unchecked Sendable {
                 var all = claims.claims
                 all.append(ClusterClaim(name: "agent.version", value: CairnVersion.current))
                 let heartbeat = Heartbeat(claims: all, allocatable: claims.allocatable, conditions: siteConditions.withLock { $0 })
-                if heartbeats.withLock({ $0.shouldSend(heartbeat, interval: interval, now: .now) }) {
+                if heartbeats.shouldSend(heartbeat, interval: interval) {
                     let answer = try await currentHub.heartbeat(heartbeat, identity: identity)
                     interval = max(0.1, answer.intervalSeconds)
-                    heartbeats.withLock { $0.sent(heartbeat, answer: answer) }
+                    heartbeats.sent(heartbeat, answer: answer)
                 }
                 waiting.reset()
             } catch is CancellationError {
@@ -372,13 +368,13 @@ public final class AgentDaemon: Service, @unchecked Sendable {
                 continue
             } catch {
                 // A lease is worth renewing soon after a failure, not a whole interval later.
-                heartbeats.withLock { $0.mustSend() }
+                heartbeats.heartbeatFailed()
                 logger.warning("heartbeat failed", metadata: ["error.message": .string("\(error)")])
                 let retry = (error as? HubError)?.retryAfter != nil ? waiting.next(after: error) : min(.seconds(interval), waiting.next())
                 try await Task.sleep(for: retry)
                 continue
             }
-            await heartbeatWakeup.wait(timeout: .seconds(HeartbeatResponse.wait(for: interval)))
+            await heartbeats.waitForNext(interval: interval)
             try Task.checkCancellation()
         }
     }

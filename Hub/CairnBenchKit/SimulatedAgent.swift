@@ -21,8 +21,7 @@ final class SimulatedAgent: Sendable {
     /// The simulated cluster: each work's generation on the site.
     let site = Mutex<[String: Int64]>([:])
     /// Heartbeats are left out while polls renew the lease, as a real agent's are.
-    let skipping = Mutex(HeartbeatSkipping())
-    let heartbeatWakeup = Wakeup()
+    let heartbeats = HeartbeatPacer()
 
     private init(name: String, identity: AgentIdentity, client: HubClient, timeline: Timeline?) {
         self.name = name
@@ -73,16 +72,16 @@ final class SimulatedAgent: Sendable {
         while !Task.isCancelled {
             do {
                 let heartbeat = Heartbeat(claims: [ClusterClaim(name: "adapter", value: "bench")], allocatable: [:])
-                if skipping.withLock({ $0.shouldSend(heartbeat, interval: interval, now: .now) }) {
+                if heartbeats.shouldSend(heartbeat, interval: interval) {
                     let answer = try await client.heartbeat(heartbeat, identity: identity)
                     lastAnswer.withLock { $0 = Date() }
                     interval = answer.intervalSeconds
-                    skipping.withLock { $0.sent(heartbeat, answer: answer) }
+                    heartbeats.sent(heartbeat, answer: answer)
                 }
                 attempt = 0
-                await heartbeatWakeup.wait(timeout: .milliseconds(Int64(HeartbeatResponse.wait(for: interval) * 1000)))
+                await heartbeats.waitForNext(interval: interval)
             } catch {
-                skipping.withLock { $0.mustSend() }
+                heartbeats.heartbeatFailed()
                 attempt += 1
                 try? await Task.sleep(for: .milliseconds(Int64(backoff(error, attempt: attempt) * 1000)))
             }
@@ -101,21 +100,18 @@ final class SimulatedAgent: Sendable {
                     outbox = Outbox()
                 }
                 let since = revision.withLock { $0 }
-                skipping.withLock { $0.polling(at: .now) }
+                heartbeats.polling()
                 let answer = try await client.bundle(since: since, wait: pollWait, identity: identity, maxBytes: 64 << 20)
                 lastAnswer.withLock { $0 = Date() }
                 attempt = 0
-                if answer.heartbeatWanted {
-                    skipping.withLock { $0.mustSend() }
-                    await heartbeatWakeup.fire()
-                }
+                await heartbeats.pollAnswered(heartbeatWanted: answer.heartbeatWanted)
                 if case .bundle(let bytes, let digest, let stateDigest, let signature) = answer.bundle {
                     let (bundle, _) = try BundleVerifier(identity: identity).verify(bytes: bytes, digest: digest, stateDigest: stateDigest, signature: signature, since: since)
                     apply(bundle, to: &outbox)
                     revision.withLock { $0 = bundle.revision }
                 }
             } catch {
-                skipping.withLock { $0.pollFailed() }
+                heartbeats.pollFailed()
                 attempt += 1
                 try? await Task.sleep(for: .milliseconds(Int64(backoff(error, attempt: attempt) * 1000)))
             }
