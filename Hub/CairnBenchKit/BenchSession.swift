@@ -88,11 +88,15 @@ final class BenchSession: @unchecked Sendable {
     }
 
     /// Kills the hub (-9) and starts it again on the same port with the same state.
-    func restartHub(log: String) async throws {
+    /// Returns the moment the old hub was gone; the new one starts a second later (`Reconnect` relies on that gap).
+    @discardableResult
+    func restartHub(log: String) async throws -> Date {
         await hub.kill()
+        let gone = Date()
         try await Task.sleep(for: .seconds(1))
         hub = try HubProcess(binary: binary, stateDirectory: state + "/hub", port: hub.port, log: state + "/" + log, extra: extra)
         try await hub.waitListening()
+        return gone
     }
 
     /// Stops the hub and the clients and removes the state folder. Whether the hub stopped by itself when asked (SIGTERM,

@@ -39,16 +39,18 @@ struct Reconnect: AsyncParsableCommand {
                 agents.count, Double(idle) / 1_048_576, Double(idle - baseline) / 1024 / Double(agents.count), Double(baseline) / 1_048_576))
 
             // kill -9, a second of silence, the same hub again on the same port.
+            // A site is back once the restarted hub has renewed its lease — by a heartbeat, or by a poll it holds
+            // (an idle site polls and skips heartbeats, so its first answer may come a long-poll later).
             let restarted = Date()
-            try await session.restartHub(log: "hub-2.log")
+            let gone = try await session.restartHub(log: "hub-2.log")
             let sampler = RSSSampler(process: session.hub)
             let samples = Task { await sampler.run() }
-            let back = try await waitFor(all: agents.count, timeout: timeout) { answeredSince(restarted) }
+            let back = try await waitForLeases(of: agents.count, renewedAfter: gone, from: restarted, session: session)
             samples.cancel()
             await samples.value
             let peak = sampler.peak.withLock { $0 }
             let shed = agents.reduce(0) { $0 + $1.shed.load(ordering: .relaxed) }
-            print(String(format: "after kill -9: %d of %d back in %.1f s; hub RSS peak %.1f MiB while they reconnected; %d requests shed with Retry-After",
+            print(String(format: "after kill -9: %d of %d back (lease renewed at the new hub) in %.1f s; hub RSS peak %.1f MiB while they reconnected; %d requests shed with Retry-After",
                 back.count, agents.count, back.seconds, Double(peak) / 1_048_576, shed))
             let results: JSONValue = [
                 "clusters": .int(Int64(agents.count)),
@@ -70,5 +72,24 @@ struct Reconnect: AsyncParsableCommand {
             await session.finish(kill: true)
             throw error
         }
+    }
+
+    /// Waits until the hub shows `count` clusters whose lease it renewed after `gone`, when the old hub had exited, or
+    /// the timeout. Returns how many, and the seconds from `start` until the bench saw them all in the hub's cluster list
+    /// (read four times a second, less often for many sites): an upper bound, late by up to a second more since the hub
+    /// writes lease times once a second. The list gives whole seconds; the new hub started a second after `gone`, so
+    /// every time it wrote is at least the whole second after `gone`, and none the old hub wrote is.
+    private func waitForLeases(of count: Int, renewedAfter gone: Date, from start: Date, session: BenchSession) async throws -> (count: Int, seconds: Double) {
+        let every = Duration.milliseconds(max(250, min(1_000, count / 10)))
+        let threshold = Date(timeIntervalSince1970: gone.timeIntervalSince1970.rounded(.down) + 1)
+        var renewed = 0
+        while Date().timeIntervalSince(start) < timeout {
+            if let clusters = try? await session.admin.clusters() {
+                renewed = clusters.count { ($0.status.lastHeartbeatTime ?? .distantPast) >= threshold }
+                if renewed >= count { return (renewed, Date().timeIntervalSince(start)) }
+            }
+            try await Task.sleep(for: every)
+        }
+        return (renewed, timeout)
     }
 }
