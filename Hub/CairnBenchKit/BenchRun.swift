@@ -44,19 +44,28 @@ final class BenchRun: @unchecked Sendable {
 
     func fail(_ text: String) { failures.withLock { $0.append(text) } }
 
+    /// Runs one phase, saying on standard error when it starts and ends (with the wall-clock time): what a profiler
+    /// attached to the hub or the bench needs to know which window to record.
+    private func phase(_ name: String, _ body: () async throws -> Void) async throws {
+        let stderr = FileHandle.standardError
+        stderr.write(Data("phase \(name): started at \(Date().timeIntervalSince1970)\n".utf8))
+        try await body()
+        stderr.write(Data("phase \(name): ended at \(Date().timeIntervalSince1970)\n".utf8))
+    }
+
     func run() async throws {
         defer { runners?.cancel() }
         try await floors()
         try bundleSizes()
-        try await enrol()
-        try await initialWorks()
-        try await idle()
-        try await latency()
-        try await burst()
-        try await statusIngest()
-        try await fanOut()
-        try await realAgent()
-        try await verifyAtHub()
+        try await phase("enrolment") { try await enrol() }
+        try await phase("writes") { try await initialWorks() }
+        try await phase("idle") { try await idle() }
+        try await phase("latency") { try await latency() }
+        try await phase("burst") { try await burst() }
+        try await phase("status") { try await statusIngest() }
+        try await phase("fan-out") { try await fanOut() }
+        try await phase("agent") { try await realAgent() }
+        try await phase("check") { try await verifyAtHub() }
         results["errors"] = .int(Int64(errors))
     }
 
