@@ -78,6 +78,37 @@ import Testing
         #expect(try await restarted.cluster(named: "c1")?.status.lastHeartbeatTime == start.addingTimeInterval(110))
     }
 
+    /// A cluster's revision is read once and remembered (every poll asks for it), and forgotten by every change that
+    /// moves it: a poll never sees an old one.
+    @Test func `a cluster's revision is remembered until a change moves it`() async throws {
+        defer { directory.remove() }
+        try await enrol("c1")
+        #expect(try await store.revision(cluster: "c1") == 0)
+        // Remembered: a change made behind the store's back (no hub does this) is not read.
+        try await store.pool.write { db in try db.execute(sql: "UPDATE clusters SET revision = 41 WHERE name = 'c1'") }
+        #expect(try await store.revision(cluster: "c1") == 0)
+        try await store.pool.write { db in try db.execute(sql: "UPDATE clusters SET revision = 0 WHERE name = 'c1'") }
+        // Each change that moves it is seen by the very next read.
+        _ = try await store.applyWork(work("a"), cluster: "c1", now: Date())
+        #expect(try await store.revision(cluster: "c1") == 1)
+        _ = try await store.applyWork(work("a"), cluster: "c1", now: Date())
+        #expect(try await store.revision(cluster: "c1") == 1, "the same spec again moves nothing")
+        _ = try await store.applyWorks([WorkWrite(work: work("b"), cluster: "c1", events: [])], now: Date())
+        #expect(try await store.revision(cluster: "c1") == 2)
+        _ = try await store.deleteWork(cluster: "c1", name: "a", now: Date())
+        #expect(try await store.revision(cluster: "c1") == 3)
+        #expect(try await store.releaseDeletions(cluster: "c1") == 3)
+        #expect(try await store.revision(cluster: "c1") == 4)
+        // A read that a change overtook is not remembered: it may be the revision before the change.
+        let (_, readAt) = store.changes.rememberedRevision("c1")
+        store.changes.publish("c1")
+        store.changes.remember("c1", revision: 99, readAt: readAt)
+        #expect(try await store.revision(cluster: "c1") == 4)
+        // Removed: not found, whatever was remembered.
+        try await store.removeCluster(named: "c1")
+        await #expect(throws: CairnError.self) { try await store.revision(cluster: "c1") }
+    }
+
     /// The lease check runs every few seconds; at 10,000 sites a pass through every cluster row took ~13 ms, one of
     /// them inside the writer's transaction.
     @Test func `the lease check reads an index, not every cluster row`() async throws {

@@ -158,12 +158,16 @@ extension SQLiteHubStore {
     }
 
     public func revision(cluster: String) async throws -> Int64 {
-        try readHere { db in
+        let (remembered, readAt) = changes.rememberedRevision(cluster)
+        if let remembered { return remembered }
+        let revision = try readHere { db in
             guard let revision = try Int64.fetchOne(try db.cachedStatement(sql: "SELECT revision FROM clusters WHERE name = ?"), arguments: [cluster]) else {
                 throw CairnError(.notFound, "cluster \(cluster) not found", field: "cluster")
             }
             return revision
         }
+        changes.remember(cluster, revision: revision, readAt: readAt)
+        return revision
     }
 
     public func bundle(cluster: String, since: Int64?) async throws -> StoredBundle {
