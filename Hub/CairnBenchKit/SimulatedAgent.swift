@@ -30,13 +30,15 @@ final class SimulatedAgent: Sendable {
         self.timeline = timeline
     }
 
-    /// Enrols with an auto-approving token and returns the agent, holding its certificate.
+    /// Enrols with an auto-approving token and returns the agent, holding its certificate. Enrolment goes over
+    /// `enrolling`, its own connections; the agent then uses `http`.
     static func enrol(
-        name: String, http: HTTPClient, hubURL: String, caPEM: String, fingerprint: String, token: String, timeline: Timeline? = nil
+        name: String, http: HTTPClient, enrolling: HTTPClient, hubURL: String, caPEM: String, fingerprint: String, token: String,
+        timeline: Timeline? = nil
     ) async throws -> SimulatedAgent {
         var identity = AgentIdentity(hubURL: hubURL, clusterName: name, labels: ["bench": "true"], caPEM: caPEM, caFingerprint: fingerprint)
         let key = AgentKey.ephemeral()
-        let anonymous = HubClient(http: http, baseURL: hubURL, tls: try identity.anonymousTLS(), timeout: .seconds(60))
+        let anonymous = HubClient(http: enrolling, baseURL: hubURL, tls: try identity.anonymousTLS(), timeout: .seconds(60))
         var status = try await anonymous.enrol(
             EnrolRequest(token: token, clusterName: name, labels: identity.labels, credentialHash: identity.credentialHash, csr: try key.csr(cluster: name), claims: nil))
         // Accepted at once; the certificate is handed out when the site asks how its enrolment stands.
