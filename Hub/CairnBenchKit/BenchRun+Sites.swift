@@ -10,15 +10,8 @@ extension BenchRun {
         results["clusters"] = .int(Int64(agents.count))
         results["enrol_per_second"] = .double(Double(agents.count) / seconds)
         row("enrolment (CSR, auto-approved)", String(format: "%d sites in %.1f s, %.0f/s", agents.count, seconds, Double(agents.count) / seconds))
-        let sites = agents
-        runners = Task {
-            await withTaskGroup(of: Void.self) { group in
-                for agent in sites { group.addTask { await agent.run(pollWait: 30) } }
-            }
-        }
-        let connected = try await waitFor(all: agents.count, timeout: options.timeout) {
-            agents.count { $0.lastAnswer.withLock { $0 } != nil }
-        }
+        runners = BenchSession.run(agents, pollWait: 30)
+        let connected = try await waitFor(all: agents.count, timeout: options.timeout) { agents.count(where: \.answered) }
         if connected.count < agents.count { fail("\(agents.count - connected.count) sites never reached the hub") }
         try await settle()
     }

@@ -34,8 +34,7 @@ final class BenchSession: @unchecked Sendable {
         let hub = try HubProcess(binary: binary, stateDirectory: state + "/hub", port: 0, log: state + "/hub-1.log", extra: extra)
         do {
             try await hub.waitListening()
-            var configuration = HTTPClient.Configuration()
-            configuration.timeout = .init(connect: .seconds(10))
+            var configuration = Self.siteConfiguration
             let sites = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
             configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
             let adminHTTP = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
@@ -72,6 +71,22 @@ final class BenchSession: @unchecked Sendable {
         self.token = token
     }
 
+    /// The HTTP clients' configuration: a connect gives up after 10 s.
+    static var siteConfiguration: HTTPClient.Configuration {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout = .init(connect: .seconds(10))
+        return configuration
+    }
+
+    /// Runs every site's loops (`SimulatedAgent.run`) until the returned task is cancelled.
+    static func run(_ agents: [SimulatedAgent], pollWait: Double) -> Task<Void, Never> {
+        Task {
+            await withTaskGroup(of: Void.self) { group in
+                for agent in agents { group.addTask { await agent.run(pollWait: pollWait) } }
+            }
+        }
+    }
+
     /// A program installed beside this one.
     static func sibling(_ name: String) -> String {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(name).path
@@ -86,9 +101,7 @@ final class BenchSession: @unchecked Sendable {
     func enrol(count: Int, timeline: Timeline?) async throws -> (agents: [SimulatedAgent], seconds: Double) {
         let started = ContinuousClock.now
         let names = (0..<count).map { String(format: "site-%05d", $0) }
-        var configuration = HTTPClient.Configuration()
-        configuration.timeout = .init(connect: .seconds(10))
-        let enrolling = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        let enrolling = HTTPClient(eventLoopGroupProvider: .singleton, configuration: Self.siteConfiguration)
         let agents: [SimulatedAgent]
         do {
             agents = try await concurrently(names, atMost: 32) { [self] name in
@@ -105,7 +118,6 @@ final class BenchSession: @unchecked Sendable {
 
     /// Kills the hub (-9) and starts it again on the same port with the same state.
     /// Returns the moment the old hub was gone; the new one starts a second later (`Reconnect` relies on that gap).
-    @discardableResult
     func restartHub(log: String) async throws -> Date {
         await hub.kill()
         let gone = Date()

@@ -24,15 +24,9 @@ struct Reconnect: AsyncParsableCommand {
             let (agents, enrolSeconds) = try await session.enrol(count: clusters, timeline: nil)
             print(String(format: "enrolled %d sites in %.1f s (%.0f/s)", agents.count, enrolSeconds, Double(agents.count) / enrolSeconds))
 
-            let wait = pollWait
-            let runners = Task {
-                await withTaskGroup(of: Void.self) { group in
-                    for agent in agents { group.addTask { await agent.run(pollWait: wait) } }
-                }
-            }
+            let runners = BenchSession.run(agents, pollWait: pollWait)
             defer { runners.cancel() }
-            func answeredSince(_ moment: Date) -> Int { agents.filter { ($0.lastAnswer.withLock { $0 } ?? .distantPast) >= moment }.count }
-            _ = try await waitFor(all: agents.count, timeout: timeout) { answeredSince(.distantPast) }
+            _ = try await waitFor(all: agents.count, timeout: timeout) { agents.count(where: \.answered) }
             try await Task.sleep(for: .seconds(5))
             let idle = session.hub.residentBytes
             print(String(format: "idle with %d connected: hub RSS %.1f MiB (%.0f KiB per site over the %.1f MiB it started with)",

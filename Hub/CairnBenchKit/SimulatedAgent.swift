@@ -16,6 +16,8 @@ final class SimulatedAgent: Sendable {
     let timeline: Timeline?
     /// When the agent last got an answer from the hub (a heartbeat or a poll).
     let lastAnswer = Mutex<Date?>(nil)
+    /// Whether the hub has answered this site at all.
+    var answered: Bool { lastAnswer.withLock { $0 } != nil }
     let revision = Mutex<Int64?>(nil)
     let shed = Atomic<Int>(0)
     /// The simulated cluster: each work's generation on the site.
@@ -80,6 +82,12 @@ final class SimulatedAgent: Sendable {
     private func heartbeats(firstBeat: Wakeup) async {
         var attempt = 0
         var interval = 10.0
+        var polling = false
+        func startPolling() async {
+            guard !polling else { return }
+            polling = true
+            await firstBeat.fire()
+        }
         while !Task.isCancelled {
             do {
                 let heartbeat = Heartbeat(claims: [ClusterClaim(name: "adapter", value: "bench")], allocatable: [:])
@@ -89,11 +97,11 @@ final class SimulatedAgent: Sendable {
                     interval = answer.intervalSeconds
                     heartbeats.sent(heartbeat, answer: answer)
                 }
-                await firstBeat.fire()
+                await startPolling()
                 attempt = 0
                 await heartbeats.waitForNext(interval: interval)
             } catch {
-                await firstBeat.fire()
+                await startPolling()
                 heartbeats.heartbeatFailed()
                 attempt += 1
                 try? await Task.sleep(for: .milliseconds(Int64(backoff(error, attempt: attempt) * 1000)))
