@@ -24,6 +24,10 @@ public struct HubConfiguration: Sendable {
     /// reporting together never crowds out an administrator (nor is held to the same small number: each is a few
     /// KiB, and a rollout to thousands of sites brings them all within a second or two).
     public var maxConcurrentReports: Int = 4096
+    /// On a stop (SIGTERM), how long requests in flight may go on before their connections are closed.
+    public var stopGraceSeconds: Double = 10
+    /// How long a new connection may take to get through TLS before it is closed.
+    public var handshakeTimeoutSeconds: Double = 30
     /// How long deletion tombstones are kept; agents further behind get a full bundle.
     public var tombstoneRetention: Double = 7 * 86_400
     /// Extra names (DNS or IP) for the serving certificate, besides localhost, this host's name and the listen address.

@@ -105,13 +105,14 @@ public struct HubServer: Sendable {
         }
         return HubApplication(
             responder: router.buildResponder(),
-            server: HubChannel.builder(tls: try pki.serverTLS()),
+            server: HubChannel.builder(tls: try pki.serverTLS(), negotiationLimit: .nanoseconds(Int64(configuration.handshakeTimeoutSeconds * 1e9))),
             address: .hostname(configuration.host, port: configuration.port),
             services: [
                 LeaseMonitor(store: store, configuration: configuration, pacing: pacing, rescheduled: rescheduled, logger: logger),
                 PlacementController(store: store, signal: rescheduled, decided: rollout, logger: logger),
                 WorkSetController(store: store, signal: rollout, logger: logger),
             ],
+            stopGrace: .seconds(configuration.stopGraceSeconds),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
     }

@@ -8,6 +8,7 @@ import NIOHTTP1
 import NIOHTTP2
 import NIOPosix
 import NIOSSL
+import NIOTLS
 import Synchronization
 import Testing
 
@@ -29,6 +30,17 @@ import Testing
                 buffer.writeBuffer(&copy)
             }
             context.write(wrapOutboundOut(buffer), promise: promise)
+        }
+    }
+
+    /// Between TLS and HTTP/2: when armed, nothing the hub sends reaches the client's HTTP/2 — a peer whose link died
+    /// without a word, which never acknowledges anything again.
+    final class GoesDeaf: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        let armed = Mutex(false)
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            if !armed.withLock({ $0 }) { context.fireChannelRead(data) }
         }
     }
 
@@ -57,7 +69,7 @@ import Testing
     }
 
     /// A raw HTTP/2 connection to the hub, with `corrupt` between the socket and TLS.
-    func connect(_ hub: TestHub, corrupt: CorruptNextWrite = CorruptNextWrite()) async throws -> (channel: any Channel, streams: Streams) {
+    func connect(_ hub: TestHub, corrupt: CorruptNextWrite = CorruptNextWrite(), deaf: GoesDeaf = GoesDeaf()) async throws -> (channel: any Channel, streams: Streams) {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.trustRoots = .file(hub.caPath)
         tls.applicationProtocols = ["h2"]
@@ -68,6 +80,7 @@ import Testing
                     let pipeline = channel.pipeline.syncOperations
                     try pipeline.addHandler(corrupt)
                     try pipeline.addHandler(NIOSSLClientHandler(context: context, serverHostname: "localhost"))
+                    try pipeline.addHandler(deaf)
                     let streams = try pipeline.configureAsyncHTTP2Pipeline(mode: .client) { $0.eventLoop.makeSucceededVoidFuture() }
                     return (channel, streams)
                 }
@@ -114,6 +127,92 @@ import Testing
             }
             #expect(!channel.isActive)
         }
+    }
+
+    /// A stopping server asks its connections to quiesce and waits for them to close; a connection still in its
+    /// TLS handshake never heard it (HTTP/2 was not on it yet), and one that never sent a byte stayed open for ever —
+    /// the hub's stop with it. (A stop cut short by the grace period would hide that: it is longer than the test's
+    /// wait here.)
+    @Test func `a connection that never finished its handshake does not hold up the hub's stop`() async throws {
+        let directory = try TemporaryDirectory("transport-silent")
+        defer { directory.remove() }
+        let hub = try await TestHub(stateDirectory: directory.appending("hub")) {
+            $0.stopGraceSeconds = 600
+            $0.handshakeTimeoutSeconds = 600
+        }
+        let silent = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: hub.port).get()
+        // One more, in the middle of its handshake: the hub has answered its ClientHello when the stop begins.
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.certificateVerification = .none
+        tls.applicationProtocols = ["h2"]
+        let context = try NIOSSLContext(configuration: tls)
+        let stopsReading = StopsReading()
+        let handshake = HandshakeEnds()
+        let halfway = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(stopsReading)
+                    try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: context, serverHostname: nil))
+                    try channel.pipeline.syncOperations.addHandler(handshake)
+                }
+            }
+            .connect(host: "127.0.0.1", port: hub.port).get()
+        try await eventually("the hub's answer to the ClientHello") { stopsReading.read.withLock { $0 } }
+        #expect(!handshake.ended.withLock { $0 }, "the client (so the hub too) is still in its handshake")
+        try await hub.stop()
+        try await eventually("both connections closed by the hub") { !silent.isActive && !halfway.isActive }
+    }
+
+    /// A connection that never gets through its handshake — a port probe, a link that died at the wrong moment —
+    /// is closed when its time is up, so such connections cannot pile up while the hub runs.
+    @Test func `a connection that takes too long over its handshake is closed`() async throws {
+        let directory = try TemporaryDirectory("transport-handshake")
+        defer { directory.remove() }
+        let hub = try await TestHub(stateDirectory: directory.appending("hub")) { $0.handshakeTimeoutSeconds = 0.5 }
+        let silent = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: hub.port).get()
+        try await eventually("the silent connection closed by the hub") { !silent.isActive }
+        // One that does finish in time is served past the limit.
+        let (channel, streams) = try await connect(hub)
+        try await Task.sleep(for: .seconds(1))
+        #expect(try await get("/healthz", on: streams) == "200")
+        #expect(channel.isActive)
+        try await hub.stop()
+    }
+
+    /// Under TLS: passes on the first bytes the hub sends, then reads nothing more (so the handshake never ends).
+    final class StopsReading: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        let read = Mutex(false)
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let first = read.withLock { read in defer { read = true }; return !read }
+            if first { context.fireChannelRead(data) }
+        }
+    }
+
+    /// Above TLS: whether the handshake has ended.
+    final class HandshakeEnds: ChannelInboundHandler, Sendable {
+        typealias InboundIn = ByteBuffer
+        let ended = Mutex(false)
+
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            if case .handshakeCompleted = event as? TLSUserEvent { ended.withLock { $0 = true } }
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    /// On a stop, the hub sends GOAWAY and a PING, and closes the connection once the PING is answered and its
+    /// streams are done. A peer gone silent answers nothing: after the grace period the hub closes it anyway.
+    @Test func `a peer that never answers the hub's goodbye is cut off after the stop's grace period`() async throws {
+        let directory = try TemporaryDirectory("transport-deaf")
+        defer { directory.remove() }
+        let hub = try await TestHub(stateDirectory: directory.appending("hub")) { $0.stopGraceSeconds = 1 }
+        let deaf = GoesDeaf()
+        let (channel, streams) = try await connect(hub, deaf: deaf)
+        #expect(try await get("/healthz", on: streams) == "200")
+        deaf.armed.withLock { $0 = true }
+        try await hub.stop()
+        try await eventually("the connection closed by the hub") { !channel.isActive }
     }
 
     @Test(arguments: [HTTPVersion.http2, .http1_1])

@@ -34,18 +34,20 @@ where Responder.Context: InitializableFromSource<ApplicationRequestContextSource
     let address: BindAddress
     let serverName: String
     let services: [any Service]
+    let stopGrace: Duration?
     let onServerRunning: @Sendable (any Channel) async -> Void
     let logger: Logger
 
     public init(
         responder: Responder, server: HTTPServerBuilder, address: BindAddress, serverName: String = "cairn-hub", services: [any Service] = [],
-        onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }, logger: Logger
+        stopGrace: Duration? = .seconds(10), onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }, logger: Logger
     ) {
         self.responder = responder
         self.server = server
         self.address = address
         self.serverName = serverName
         self.services = services
+        self.stopGrace = stopGrace
         self.onServerRunning = onServerRunning
         self.logger = logger
     }
@@ -79,7 +81,12 @@ where Responder.Context: InitializableFromSource<ApplicationRequestContextSource
         } onServerRunning: { [onServerRunning] in
             await onServerRunning($0)
         }
-        try await ServiceGroup(configuration: .init(services: services + [server], logger: logger)).run()
+        // A graceful stop lets requests in flight finish; one that takes longer than `stopGrace` is cut short, as if
+        // the process had been cancelled (each connection is closed, then its requests). A peer that has gone without
+        // a word never closes its end, and would hold the stop until the service manager killed the hub.
+        var group = ServiceGroupConfiguration(services: services + [server], logger: logger)
+        group.maximumGracefulShutdownDuration = stopGrace
+        try await ServiceGroup(configuration: group).run()
     }
 
     public func runService() async throws {

@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOHTTPTypes
 import NIOSSL
+import NIOTLS
 import Synchronization
 
 /// The hub's connections: TLS, then HTTP/2 where the client offers it (ALPN) so a site's long-poll, heartbeats and
@@ -18,18 +19,21 @@ import Synchronization
 /// connections negotiated but not yet handed to `handle` (`Connection`).
 struct HubChannel: ServerChildChannel {
     let upgrade: HTTP2UpgradeChannel
+    /// How long a connection may take to get through TLS and ALPN (`UnnegotiatedCloses`).
+    let negotiationLimit: TimeAmount
 
-    static func builder(tls: TLSConfiguration) -> HTTPServerBuilder {
-        HTTPServerBuilder { responder in try HubChannel(tls: tls, responder: responder) }
+    static func builder(tls: TLSConfiguration, negotiationLimit: TimeAmount = .seconds(30)) -> HTTPServerBuilder {
+        HTTPServerBuilder { responder in try HubChannel(tls: tls, responder: responder, negotiationLimit: negotiationLimit) }
     }
 
     /// `streamHandlers` go on each HTTP/2 stream after the hub's own (tests use them to act in the middle of a read).
     init(
-        tls: TLSConfiguration, responder: @escaping HTTPChannelHandler.Responder,
+        tls: TLSConfiguration, responder: @escaping HTTPChannelHandler.Responder, negotiationLimit: TimeAmount = .seconds(30),
         streamHandlers: @escaping @Sendable () -> [any RemovableChannelHandler] = { [] }
     ) throws {
         let streams = HTTP1Channel.Configuration(additionalChannelHandlers: [AnsweredStreamEnds()] + streamHandlers())
         upgrade = try HTTP2UpgradeChannel(tlsConfiguration: tls, configuration: .init(streamConfiguration: streams), responder: responder)
+        self.negotiationLimit = negotiationLimit
     }
 
     /// A negotiated connection. Hummingbird's server takes each from a loop and hands it to `handle`; when the
@@ -66,6 +70,7 @@ struct HubChannel: ServerChildChannel {
             let tls = try pipeline.handler(type: NIOSSLHandler.self)
             try pipeline.addHandler(ReadsEndAtFirstError(), position: .after(tls))
             try pipeline.addHandler(CopiesReads(), position: .after(tls))
+            try pipeline.addHandler(UnnegotiatedCloses(limit: negotiationLimit), position: .after(tls))
         } catch {
             // Never serve a connection without the guard.
             channel.close(promise: nil)
@@ -91,6 +96,47 @@ struct HubChannel: ServerChildChannel {
             // Once the event loop has finished what it was doing (the close can complete in the middle of a read),
             // so NIOHTTP2 has heard the connection end before its sequence's reader goes.
             channel.close().whenComplete { _ in channel.eventLoop.execute { connection.cancel() } }
+        }
+    }
+}
+
+/// A connection not yet through TLS and ALPN closes when the server stops, and when it has taken `limit` to get there.
+///
+/// A stopping server asks each open connection to quiesce (`ChannelShouldQuiesceEvent`) and waits for all of them to
+/// close. HTTP/1 and HTTP/2 hear that event only once negotiation has put them on the connection; before, it passes
+/// through TLS and ALPN to nobody. So a connection in the middle of its handshake when the stop began was then served
+/// as if nothing had happened — a site's long-poll, answered and asked again, for ever — and one that never sent a
+/// byte (a half-open link, a port probe) stayed open for ever: either held the hub's stop until the test waiting for
+/// it gave up (`CARotationTests`, in CI) or, for a daemon, until systemd killed it. Nothing has been asked on such a
+/// connection yet, so closing it loses nothing; its client connects again, to whichever hub is there. The limit also
+/// keeps connections that never finish a handshake from piling up while the hub runs. Sits first on the connection.
+final class UnnegotiatedCloses: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = NIOAny
+    let limit: TimeAmount
+    private var deadline: Scheduled<Void>?
+
+    init(limit: TimeAmount) { self.limit = limit }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        deadline = context.eventLoop.scheduleTask(in: limit) { loopBound.value.close(promise: nil) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        deadline?.cancel()
+        deadline = nil
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        switch event {
+        case is ChannelShouldQuiesceEvent:
+            context.close(promise: nil)
+        case let tls as TLSUserEvent:
+            context.fireUserInboundEventTriggered(event)
+            // ALPN puts HTTP on the connection as it hears the handshake end: from here on, HTTP hears a stop.
+            if case .handshakeCompleted = tls { context.pipeline.syncOperations.removeHandler(context: context, promise: nil) }
+        default:
+            context.fireUserInboundEventTriggered(event)
         }
     }
 }
