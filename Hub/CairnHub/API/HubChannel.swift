@@ -64,6 +64,8 @@ struct HubChannel: ServerChildChannel {
     }
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Connection> {
+        // Before TLS takes its buffers from it.
+        _ = try? channel.syncOptions?.setOption(.allocator, value: TouchedPages.allocator)
         let negotiated = upgrade.setup(channel: channel, logger: logger)
         do {
             let pipeline = channel.pipeline.syncOperations
