@@ -111,7 +111,8 @@ struct HubChannel: ServerChildChannel {
 /// byte (a half-open link, a port probe) stayed open for ever: either held the hub's stop until the test waiting for
 /// it gave up (`CARotationTests`, in CI) or, for a daemon, until systemd killed it. Nothing has been asked on such a
 /// connection yet, so closing it loses nothing; its client connects again, to whichever hub is there. The limit also
-/// keeps connections that never finish a handshake from piling up while the hub runs. Sits first on the connection.
+/// keeps connections that never finish a handshake from piling up while the hub runs. Sits right after TLS, which
+/// tells it when the handshake is done.
 final class UnnegotiatedCloses: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = NIOAny
     let limit: TimeAmount
