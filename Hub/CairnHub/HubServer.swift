@@ -105,7 +105,7 @@ public struct HubServer: Sendable {
         }
         return HubApplication(
             responder: router.buildResponder(),
-            server: HubChannel.builder(tls: try pki.serverTLS(), negotiationLimit: .nanoseconds(Int64(configuration.handshakeTimeoutSeconds * 1e9))),
+            server: HubChannel.builder(tls: try pki.serverTLS(), negotiationLimit: .seconds(configuration.handshakeTimeoutSeconds)),
             address: .hostname(configuration.host, port: configuration.port),
             services: [
                 LeaseMonitor(store: store, configuration: configuration, pacing: pacing, rescheduled: rescheduled, logger: logger),

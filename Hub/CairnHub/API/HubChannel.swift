@@ -22,18 +22,18 @@ struct HubChannel: ServerChildChannel {
     /// How long a connection may take to get through TLS and ALPN (`UnnegotiatedCloses`).
     let negotiationLimit: TimeAmount
 
-    static func builder(tls: TLSConfiguration, negotiationLimit: TimeAmount = .seconds(30)) -> HTTPServerBuilder {
+    static func builder(tls: TLSConfiguration, negotiationLimit: Duration = .seconds(30)) -> HTTPServerBuilder {
         HTTPServerBuilder { responder in try HubChannel(tls: tls, responder: responder, negotiationLimit: negotiationLimit) }
     }
 
     /// `streamHandlers` go on each HTTP/2 stream after the hub's own (tests use them to act in the middle of a read).
     init(
-        tls: TLSConfiguration, responder: @escaping HTTPChannelHandler.Responder, negotiationLimit: TimeAmount = .seconds(30),
+        tls: TLSConfiguration, responder: @escaping HTTPChannelHandler.Responder, negotiationLimit: Duration = .seconds(30),
         streamHandlers: @escaping @Sendable () -> [any RemovableChannelHandler] = { [] }
     ) throws {
         let streams = HTTP1Channel.Configuration(additionalChannelHandlers: [AnsweredStreamEnds()] + streamHandlers())
         upgrade = try HTTP2UpgradeChannel(tlsConfiguration: tls, configuration: .init(streamConfiguration: streams), responder: responder)
-        self.negotiationLimit = negotiationLimit
+        self.negotiationLimit = TimeAmount(negotiationLimit)
     }
 
     /// A negotiated connection. Hummingbird's server takes each from a loop and hands it to `handle`; when the
