@@ -48,19 +48,25 @@ import Testing
 
     /// GET `path` on a new stream; the response's :status. Bounded: a stream the hub leaves open fails the test.
     func get(_ path: String, on streams: Streams) async throws -> String? {
-        let answer = Task { try await exchange(path, on: streams) }
-        return try await value(of: answer, within: 10, "no answer to GET \(path) on its stream")
+        try await ask("GET", path, on: streams)
     }
 
-    func exchange(_ path: String, on streams: Streams) async throws -> String? {
+    /// `method` `path` on a new stream with `headers` and no body, the stream left open for one when `bodyFollows`;
+    /// the response's :status. Bounded: a stream the hub leaves unanswered fails the test.
+    func ask(_ method: String, _ path: String, headers: [(String, String)] = [], bodyFollows: Bool = false, on streams: Streams) async throws -> String? {
+        let answer = Task { try await exchange(method, path, headers: headers, bodyFollows: bodyFollows, on: streams) }
+        return try await value(of: answer, within: 10, "no answer to \(method) \(path) on its stream")
+    }
+
+    func exchange(_ method: String, _ path: String, headers: [(String, String)], bodyFollows: Bool, on streams: Streams) async throws -> String? {
         let stream = try await streams.openStream { channel in
             channel.eventLoop.makeCompletedFuture {
                 try NIOAsyncChannel<HTTP2Frame.FramePayload, HTTP2Frame.FramePayload>(wrappingChannelSynchronously: channel)
             }
         }
         return try await stream.executeThenClose { inbound, outbound in
-            let request = HPACKHeaders([(":method", "GET"), (":scheme", "https"), (":authority", "localhost"), (":path", path)])
-            try await outbound.write(.headers(.init(headers: request, endStream: true)))
+            let request = HPACKHeaders([(":method", method), (":scheme", "https"), (":authority", "localhost"), (":path", path)] + headers)
+            try await outbound.write(.headers(.init(headers: request, endStream: !bodyFollows)))
             for try await payload in inbound {
                 if case .headers(let response) = payload { return response.headers.first(name: ":status") }
             }
@@ -214,6 +220,21 @@ import Testing
         deaf.armed.withLock { $0 = true }
         try await hub.stop()
         try await eventually("the connection closed by the hub") { !channel.isActive }
+    }
+
+    /// A body declared larger than the hub takes is refused before any of it is read: here none is ever sent, and
+    /// the hub answers all the same.
+    @Test func `a request whose declared length is past the limit is refused before its body is read`() async throws {
+        let directory = try TemporaryDirectory("transport-declared")
+        defer { directory.remove() }
+        let hub = try await TestHub(stateDirectory: directory.appending("hub"))
+        let (channel, streams) = try await connect(hub)
+        let headers = [
+            ("authorization", "Bearer \(hub.adminToken)"), ("content-type", "application/json"), ("content-length", String(17 * 1024 * 1024)),
+        ]
+        #expect(try await ask("PUT", "/api/v1/clusters/c1/works/w", headers: headers, bodyFollows: true, on: streams) == "413")
+        try await channel.close()
+        try await hub.stop()
     }
 
     @Test(arguments: [HTTPVersion.http2, .http1_1])
