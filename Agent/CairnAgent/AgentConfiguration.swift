@@ -27,6 +27,9 @@ public struct AgentConfiguration: Sendable {
     public var backoffInitial: Double = 0.2
     public var backoffMax: Double = 30
     public var bundleLimits = BundleCodec.Limits()
+    /// A bundle of this many bytes or more (compressed, as it came) moves the agent's calls to a new connection, so
+    /// the buffers it grew on the old one go with it (`HubConnections`); 0: never.
+    public var freshConnectionAfter = 64 * 1024
     /// How much one bundle may delete before the agent holds the deletions for an administrator.
     public var deletionBrake = DeletionBrake()
     public var simulated = SimulatedCluster.Configuration()

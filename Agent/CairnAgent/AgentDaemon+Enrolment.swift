@@ -24,7 +24,7 @@ extension AgentDaemon {
             try Names.validateLabel(name, field: "name")
             try Names.validateLabels(configuration.labels, field: "label")
             let caPEM = try await retrying("fetching the hub CA") {
-                try await HubClient.pinnedCA(http: self.http, baseURL: hubURL, fingerprint: fingerprint)
+                try await self.connections.call { try await HubClient.pinnedCA(http: $0, baseURL: hubURL, fingerprint: fingerprint) }
             }
             // Saved before the hub hears of it: a crash after the hub accepts must not lose the secret.
             identity = AgentIdentity(hubURL: hubURL, clusterName: name, labels: configuration.labels, caPEM: caPEM, caFingerprint: fingerprint.lowercased())

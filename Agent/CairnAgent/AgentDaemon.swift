@@ -13,7 +13,8 @@ public final class AgentDaemon: Service, @unchecked Sendable {
     public let cache: AgentCache
     public let adapter: any ClusterAdapter
     let logger: Logger
-    let http: HTTPClient
+    /// The HTTP client calls to the hub go through (`HubConnections`: a new one after a large bundle).
+    let connections: HubConnections
     let codec: BundleCodec
     let reconciler: Reconciler
     private let reconcileWakeup = Wakeup()
@@ -41,7 +42,7 @@ public final class AgentDaemon: Service, @unchecked Sendable {
 
     /// A client for the hub at `identity`'s URL, its calls bounded by the configured request timeout.
     func hubClient(_ identity: AgentIdentity, tls: TLSConfiguration) -> HubClient {
-        HubClient(http: http, baseURL: identity.hubURL, tls: tls, timeout: .milliseconds(Int64(configuration.requestTimeout * 1000)))
+        HubClient(connections: connections, baseURL: identity.hubURL, tls: tls, timeout: .milliseconds(Int64(configuration.requestTimeout * 1000)))
     }
 
     /// The client every loop uses and when its certificate expires; replaced when the certificate is renewed.
@@ -64,8 +65,12 @@ public final class AgentDaemon: Service, @unchecked Sendable {
         var description: String { "the client certificate has expired; waiting for cairnctl cluster approve --renew" }
     }
 
+    /// Makes every loop call the hub as `identity`. Connections made as anyone else (enrolment's, or the
+    /// certificate's just replaced) are of no further use: calls move to a new HTTP client, and the old one's
+    /// connections close as soon as their last call has ended, not when the pool finds them idle a minute later.
     func useClient(for identity: AgentIdentity, key: AgentKey) throws {
         let client = hubClient(identity, tls: try identity.tls(key: key))
+        connections.renew()
         hub.withLock { $0 = (client, identity.certificateWindow?.expiresAt) }
     }
 
@@ -78,9 +83,7 @@ public final class AgentDaemon: Service, @unchecked Sendable {
         } else {
             self.adapter = try Self.makeAdapter(configuration)
         }
-        var httpConfiguration = HTTPClient.Configuration()
-        httpConfiguration.timeout = .init(connect: .seconds(10))
-        http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: httpConfiguration)
+        connections = HubConnections()
         codec = BundleCodec(limits: configuration.bundleLimits)
         reconciler = Reconciler(cache: cache, adapter: self.adapter, logger: logger)
     }
@@ -126,11 +129,11 @@ public final class AgentDaemon: Service, @unchecked Sendable {
             logger.info("agent stopped")
         } catch {
             await adapter.shutdown()
-            try? await http.shutdown()
+            await connections.shutdown()
             throw error
         }
         await adapter.shutdown()
-        try? await http.shutdown()
+        await connections.shutdown()
     }
 
     // MARK: Loops
@@ -174,6 +177,7 @@ public final class AgentDaemon: Service, @unchecked Sendable {
                     logger.debug("bundle committed", metadata: ["bundle.revision": .stringConvertible(bundle.revision), "bundle.works": .stringConvertible(changed.count)])
                     pendingLock.withLock { pendingApply.formUnion(changed) }
                     activity.withLock { $0 = ($0.bundles + 1, .now) }
+                    if configuration.freshConnectionAfter > 0, bytes.count >= configuration.freshConnectionAfter { connections.renew() }
                     FreedMemory.release()
                     await reconcileWakeup.fire()
                 }

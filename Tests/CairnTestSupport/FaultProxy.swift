@@ -17,12 +17,14 @@ public final class FaultProxy: Sendable {
     }
 
     let mode = Mutex(Mode.pass)
-    let counters = Mutex((connections: 0, cuts: 0, resets: 0))
+    let counters = Mutex((connections: 0, open: 0, cuts: 0, resets: 0))
     let channel: any Channel
     public let port: Int
     public var url: String { "https://127.0.0.1:\(port)" }
 
     public var connections: Int { counters.withLock { $0.connections } }
+    /// Connections from the agent not yet closed.
+    public var open: Int { counters.withLock { $0.open } }
     public var cuts: Int { counters.withLock { $0.cuts } }
     public var resets: Int { counters.withLock { $0.resets } }
 
@@ -47,7 +49,11 @@ public final class FaultProxy: Sendable {
     }
 
     func accept(_ inbound: any Channel, targetPort: Int) -> EventLoopFuture<Void> {
-        counters.withLock { $0.connections += 1 }
+        counters.withLock {
+            $0.connections += 1
+            $0.open += 1
+        }
+        inbound.closeFuture.whenComplete { _ in self.counters.withLock { $0.open -= 1 } }
         if mode.withLock({ $0 }) == .reset {
             counters.withLock { $0.resets += 1 }
             // SO_LINGER 0 makes close send RST instead of FIN.

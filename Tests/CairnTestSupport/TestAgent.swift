@@ -22,7 +22,8 @@ public final class TestAgent: Sendable {
 
     public init(
         stateDirectory: String, hub: String? = nil, pin: String? = nil, token: String? = nil, name: String? = nil, labels: [String: String] = [:],
-        resync: Double = 60, readyDelay: Double = 0.05, platform: String = "kubernetes", pollWait: Double = 5, clock: (@Sendable () -> Date)? = nil
+        resync: Double = 60, readyDelay: Double = 0.05, platform: String = "kubernetes", pollWait: Double = 5, clock: (@Sendable () -> Date)? = nil,
+        configure: (inout AgentConfiguration) -> Void = { _ in }
     ) throws {
         var configuration = AgentConfiguration(stateDirectory: stateDirectory)
         configuration.hubURL = hub
@@ -39,6 +40,7 @@ public final class TestAgent: Sendable {
         configuration.simulated.readyDelay = readyDelay
         configuration.simulated.platform = platform
         if let clock { configuration.clock = clock }
+        configure(&configuration)
         var logger = Logger(label: "test-agent-\(name ?? "resumed")")
         logger.logLevel = .warning
         site = try SimulatedCluster(path: configuration.simulatedClusterPath, configuration: configuration.simulated)

@@ -7,14 +7,19 @@ import NIOSSL
 
 /// The agent's only way to the hub. Every call goes agent → hub; the hub never dials the site.
 public struct HubClient: Sendable {
-    let http: HTTPClient
+    let connections: HubConnections
     let baseURL: String
     let tls: TLSConfiguration?
     /// How long a call may take (a long-poll: its wait plus this); a black-holed link is given up after it.
     let timeout: TimeAmount
 
     public init(http: HTTPClient, baseURL: String, tls: TLSConfiguration?, timeout: TimeAmount = .seconds(30)) {
-        self.http = http
+        self.init(connections: HubConnections(using: http), baseURL: baseURL, tls: tls, timeout: timeout)
+    }
+
+    /// Calls made through `connections`' current client (the agent's own, replaced after a large bundle).
+    init(connections: HubConnections, baseURL: String, tls: TLSConfiguration?, timeout: TimeAmount) {
+        self.connections = connections
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.tls = tls
         self.timeout = timeout
@@ -70,25 +75,27 @@ public struct HubClient: Sendable {
         if let since { path += "&since=\(since)" }
         var request = HTTPClientRequest(url: "\(baseURL)/api/v1/\(path)")
         request.tlsConfiguration = tls
-        let response = try await http.execute(request, timeout: .milliseconds(Int64(wait * 1000)) + timeout)
-        let heartbeatWanted = response.headers.first(name: BundleHeaders.heartbeatWanted) != nil
-        if response.status == .noContent { return PollAnswer(bundle: .nothingNew, heartbeatWanted: heartbeatWanted) }
-        guard response.status == .ok else { throw try await Self.error(from: response) }
-        guard let digest = response.headers.first(name: BundleHeaders.digest),
-            let stateDigest = response.headers.first(name: BundleHeaders.stateDigest),
-            let signature = response.headers.first(name: BundleHeaders.signature)
-        else {
-            throw CairnError(.bundleRejected, "the hub sent a bundle without its digest, state digest or signature")
+        return try await connections.call { http in
+            let response = try await http.execute(request, timeout: .milliseconds(Int64(wait * 1000)) + timeout)
+            let heartbeatWanted = response.headers.first(name: BundleHeaders.heartbeatWanted) != nil
+            if response.status == .noContent { return PollAnswer(bundle: .nothingNew, heartbeatWanted: heartbeatWanted) }
+            guard response.status == .ok else { throw try await Self.error(from: response) }
+            guard let digest = response.headers.first(name: BundleHeaders.digest),
+                let stateDigest = response.headers.first(name: BundleHeaders.stateDigest),
+                let signature = response.headers.first(name: BundleHeaders.signature)
+            else {
+                throw CairnError(.bundleRejected, "the hub sent a bundle without its digest, state digest or signature")
+            }
+            let body: ByteBuffer
+            do {
+                body = try await response.body.collect(upTo: maxBytes)
+            } catch is NIOTooManyBytesError {
+                throw CairnError(.bundleRejected, "bundle is larger than \(maxBytes) bytes compressed")
+            }
+            return PollAnswer(
+                bundle: .bundle(bytes: Array(body.readableBytesView), digest: digest, stateDigest: stateDigest, signature: signature),
+                heartbeatWanted: heartbeatWanted)
         }
-        let body: ByteBuffer
-        do {
-            body = try await response.body.collect(upTo: maxBytes)
-        } catch is NIOTooManyBytesError {
-            throw CairnError(.bundleRejected, "bundle is larger than \(maxBytes) bytes compressed")
-        }
-        return PollAnswer(
-            bundle: .bundle(bytes: Array(body.readableBytesView), digest: digest, stateDigest: stateDigest, signature: signature),
-            heartbeatWanted: heartbeatWanted)
     }
 
     struct Empty: Decodable {}
@@ -104,9 +111,11 @@ public struct HubClient: Sendable {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(try CairnJSON.encode(body))
         }
-        let response = try await http.execute(request, timeout: timeout)
-        guard (200..<300).contains(response.status.code) else { throw try await Self.error(from: response) }
-        let data = try await response.body.collect(upTo: 4 * 1024 * 1024)
+        let data = try await connections.call { http in
+            let response = try await http.execute(request, timeout: timeout)
+            guard (200..<300).contains(response.status.code) else { throw try await Self.error(from: response) }
+            return try await response.body.collect(upTo: 4 * 1024 * 1024)
+        }
         if let empty = Empty() as? Answer { return empty }
         return try CairnJSON.decode(Answer.self, from: Data(data.readableBytesView), what: "hub answer")
     }
