@@ -279,15 +279,28 @@ import Testing
             _ = try await setup.adapter.apply(deployment, key: deploymentKey, strategy: .default)
             let changes = Atomic<Int>(0)
             let changed: @Sendable () -> Void = { changes.add(1, ordering: .relaxed) }
+            /// The count once it has held still for 0.3 s. A watch is healthy as soon as its answer begins; the events
+            /// it begins with (the tracked object as ADDED) may still be on their way, and would be taken for the
+            /// next change.
+            func settled() async throws -> Int {
+                var last = changes.load(ordering: .relaxed)
+                for _ in 0..<50 {
+                    try await Task.sleep(for: .milliseconds(300))
+                    let now = changes.load(ordering: .relaxed)
+                    if now == last { return now }
+                    last = now
+                }
+                throw CairnError(.internal, "the watch's changes never settled")
+            }
             try await eventually("the watch to be healthy") { await setup.adapter.watch([deploymentKey], changed: changed) }
             #expect(setup.server.requests.contains("WATCH /apis/apps/v1/namespaces/demo/deployments"))
-            let before = changes.load(ordering: .relaxed)
+            let before = try await settled()
             setup.server.apply(path, as: "kube-controller-manager") { $0["status"] = ["observedGeneration": 1, "availableReplicas": 2, "updatedReplicas": 2] }
             try await eventually("the status change to be seen") { changes.load(ordering: .relaxed) > before }
             // An object nobody tracks in the same collection is not a change worth a look.
             var other = deployment
             other["metadata"]?["name"] = "other"
-            let quiet = changes.load(ordering: .relaxed)
+            let quiet = try await settled()
             _ = try await setup.adapter.apply(other, key: ManifestKey(manifest: other)!, strategy: .default)
             try await Task.sleep(for: .milliseconds(200))
             #expect(changes.load(ordering: .relaxed) == quiet)
