@@ -65,12 +65,8 @@ public final class AgentDaemon: Service, @unchecked Sendable {
         var description: String { "the client certificate has expired; waiting for cairnctl cluster approve --renew" }
     }
 
-    /// Makes every loop call the hub as `identity`. Connections made as anyone else (enrolment's, or the
-    /// certificate's just replaced) are of no further use: calls move to a new HTTP client, and the old one's
-    /// connections close as soon as their last call has ended, not when the pool finds them idle a minute later.
     func useClient(for identity: AgentIdentity, key: AgentKey) throws {
         let client = hubClient(identity, tls: try identity.tls(key: key))
-        connections.renew()
         hub.withLock { $0 = (client, identity.certificateWindow?.expiresAt) }
     }
 

@@ -17,8 +17,9 @@ final class HubConnections: Sendable {
         var calls: [ObjectIdentifier: Int] = [:]
         /// Replaced clients with calls still under way.
         var retiring: [HTTPClient] = []
-        /// Shutdowns begun for replaced clients.
-        var closing: [Task<Void, Never>] = []
+        /// Shutdowns of replaced clients under way (each removes itself when done), by number.
+        var closing: [Int: Task<Void, Never>] = [:]
+        var closesBegun = 0
     }
 
     private let configuration: HTTPClient.Configuration?
@@ -55,7 +56,18 @@ final class HubConnections: Sendable {
             state.calls[id] = left > 0 ? left : nil
             guard left <= 0, let index = state.retiring.firstIndex(where: { $0 === client }) else { return }
             state.retiring.remove(at: index)
-            state.closing.append(Task { try? await client.shutdown() })
+            close(client, &state)
+        }
+    }
+
+    /// Shuts `client` down in a task of its own, kept in `state` until done. (Called under the lock, which the task
+    /// takes to remove itself: it cannot be done before it is kept.)
+    private func close(_ client: HTTPClient, _ state: inout State) {
+        let number = state.closesBegun
+        state.closesBegun += 1
+        state.closing[number] = Task {
+            try? await client.shutdown()
+            self.state.withLock { _ = $0.closing.removeValue(forKey: number) }
         }
     }
 
@@ -68,7 +80,7 @@ final class HubConnections: Sendable {
             let old = state.current
             state.current = fresh
             if state.calls[ObjectIdentifier(old)] == nil {
-                state.closing.append(Task { try? await old.shutdown() })
+                close(old, &state)
             } else {
                 state.retiring.append(old)
             }
@@ -79,11 +91,8 @@ final class HubConnections: Sendable {
     func shutdown() async {
         guard configuration != nil else { return }
         let (clients, closing) = state.withLock { state in
-            defer {
-                state.retiring = []
-                state.closing = []
-            }
-            return ([state.current] + state.retiring, state.closing)
+            defer { state.retiring = [] }
+            return ([state.current] + state.retiring, Array(state.closing.values))
         }
         for client in clients { try? await client.shutdown() }
         for task in closing { await task.value }
