@@ -19,7 +19,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             switch code {
             case 404: cairnError = CairnError(.notFound, "no such endpoint: \(request.method) \(request.uri.path)")
             case 405: cairnError = CairnError(.notFound, "\(request.method) is not allowed on \(request.uri.path)")
-            case 413: cairnError = CairnError(.tooLarge, "request body is larger than \(context.maxUploadSize) bytes", field: "body")
+            case 413: cairnError = .bodyTooLarge(limit: context.maxUploadSize)
             case 400..<500: cairnError = CairnError(CairnError.Code(rawValue: "BadRequest"), "bad request: \(error.status.reasonPhrase)")
             default: cairnError = CairnError(.internal, "internal error")
             }
@@ -51,6 +51,13 @@ extension Response {
     }
 }
 
+extension CairnError {
+    /// A request body past the upload limit: declared so, read so, or refused so by the server.
+    static func bodyTooLarge(limit: Int) -> CairnError {
+        CairnError(.tooLarge, "request body is larger than \(limit) bytes", field: "body")
+    }
+}
+
 extension Request {
     /// Reads and decodes a JSON body within the context's upload limit.
     func decode<T: Decodable>(_ type: T.Type, context: some RequestContext, what: String) async throws -> T {
@@ -58,13 +65,13 @@ extension Request {
         // refuse them costs the hub their memory and the client the upload (16 MiB through a loaded debug build's
         // HTTP/2 took longer than a client's 30 s).
         if let declared = headers[.contentLength].flatMap({ Int($0) }), declared > context.maxUploadSize {
-            throw CairnError(.tooLarge, "request body is larger than \(context.maxUploadSize) bytes", field: "body")
+            throw CairnError.bodyTooLarge(limit: context.maxUploadSize)
         }
         let buffer: ByteBuffer
         do {
             buffer = try await body.collect(upTo: context.maxUploadSize)
         } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
-            throw CairnError(.tooLarge, "request body is larger than \(context.maxUploadSize) bytes", field: "body")
+            throw CairnError.bodyTooLarge(limit: context.maxUploadSize)
         }
         guard buffer.readableBytes > 0 else { throw CairnError(.invalid, "\(what) is required in the request body", field: "body") }
         return try CairnJSON.decode(type, from: Data(buffer.readableBytesView), what: what)

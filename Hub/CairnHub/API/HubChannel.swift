@@ -22,7 +22,7 @@ struct HubChannel: ServerChildChannel {
     /// How long a connection may take to get through TLS and ALPN (`UnnegotiatedCloses`).
     let negotiationLimit: TimeAmount
 
-    static func builder(tls: TLSConfiguration, negotiationLimit: Duration = .seconds(30)) -> HTTPServerBuilder {
+    static func builder(tls: TLSConfiguration, negotiationLimit: Duration) -> HTTPServerBuilder {
         HTTPServerBuilder { responder in try HubChannel(tls: tls, responder: responder, negotiationLimit: negotiationLimit) }
     }
 
