@@ -6,7 +6,7 @@ import Foundation
 import Testing
 
 /// Bundles signed by a real hub key, then tampered with or replayed.
-@Suite struct BundleVerifierTests {
+@Suite(.ownThread) struct BundleVerifierTests {
     let directory: TemporaryDirectory
     let pki: HubPKI
     let identity: AgentIdentity

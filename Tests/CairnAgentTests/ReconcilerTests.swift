@@ -6,7 +6,7 @@ import Logging
 import Testing
 
 /// The reconciler against the real simulated cluster and a real cache file, without a hub.
-@Suite struct ReconcilerTests {
+@Suite(.ownThread) struct ReconcilerTests {
     let directory: TemporaryDirectory
     let cache: AgentCache
     let site: SimulatedCluster

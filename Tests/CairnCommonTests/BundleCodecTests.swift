@@ -7,17 +7,17 @@ import Testing
     /// Built and encoded once for the suite: in a debug build parsing the corpus and encoding it take seconds, and
     /// each of these tests holds one of the test run's few threads while it works — six at once starved every other
     /// test of the run for ~15 s.
-    static let corpus = Result { () throws -> (bundle: WorkBundle, encoded: BundleCodec.Encoded) in
-        let bundle = try makeCorpusBundle()
-        return (bundle, try BundleCodec().encode(bundle))
+    static let corpus = Task { () throws -> (bundle: WorkBundle, encoded: BundleCodec.Encoded) in
+        let bundle = try makeCorpusBundle(boutique: try Corpus.onlineBoutique(), kubePrometheus: try await Corpus.kubePrometheus())
+        return try await computing { (bundle, try BundleCodec().encode(bundle)) }
     }
 
-    func corpusBundle() throws -> WorkBundle { try Self.corpus.get().bundle }
-    func corpusEncoded() throws -> BundleCodec.Encoded { try Self.corpus.get().encoded }
+    func corpusBundle() async throws -> WorkBundle { try await Self.corpus.value.bundle }
+    func corpusEncoded() async throws -> BundleCodec.Encoded { try await Self.corpus.value.encoded }
 
-    static func makeCorpusBundle() throws -> WorkBundle {
-        var works = [ManifestWork(metadata: ObjectMeta(name: "boutique", namespace: "c1"), spec: .init(manifests: try Corpus.onlineBoutique()))]
-        for (index, file) in try Corpus.kubePrometheus().prefix(40).enumerated() {
+    static func makeCorpusBundle(boutique: [JSONValue], kubePrometheus: [(file: String, documents: [JSONValue])]) throws -> WorkBundle {
+        var works = [ManifestWork(metadata: ObjectMeta(name: "boutique", namespace: "c1"), spec: .init(manifests: boutique))]
+        for (index, file) in kubePrometheus.prefix(40).enumerated() {
             works.append(ManifestWork(metadata: ObjectMeta(name: "prom-\(index)", namespace: "c1"), spec: .init(manifests: file.documents)))
         }
         return WorkBundle(cluster: "c1", revision: 7, since: nil, works: works)
@@ -26,8 +26,8 @@ import Testing
     @Test func `a bundle of real manifests round-trips and compresses at least 5x`() async throws {
         try await computing {
             let codec = BundleCodec()
-            let bundle = try corpusBundle()
-            let encoded = try corpusEncoded()
+            let bundle = try await corpusBundle()
+            let encoded = try await corpusEncoded()
             #expect(try codec.decode(encoded.bytes, expectedDigest: encoded.digest) == bundle)
             #expect(encoded.uncompressedSize >= 5 * encoded.bytes.count, "\(encoded.uncompressedSize) → \(encoded.bytes.count)")
         }
@@ -36,14 +36,16 @@ import Testing
     @Test func `encoding is deterministic`() async throws {
         try await computing {
             // Built anew, from a fresh parse of the files, against the suite's.
-            let anew = try BundleCodec().encode(Self.makeCorpusBundle())
-            #expect(try anew.digest == corpusEncoded().digest)
+            let boutique = try DocumentParser().parse(try Corpus.text("online-boutique/kubernetes-manifests.yaml"))
+            let anew = try BundleCodec().encode(Self.makeCorpusBundle(boutique: boutique, kubePrometheus: try Corpus.parseKubePrometheus()))
+            let suite = try await corpusEncoded().digest
+            #expect(anew.digest == suite)
         }
     }
 
     @Test func `a truncated bundle is rejected`() async throws {
         try await computing {
-            let encoded = try corpusEncoded()
+            let encoded = try await corpusEncoded()
             let truncated = Array(encoded.bytes.prefix(encoded.bytes.count / 2))
             let error = #expect(throws: CairnError.self) { try BundleCodec().decode(truncated, expectedDigest: BundleCodec.digest(of: truncated)) }
             #expect(error?.code == .bundleRejected)
@@ -52,7 +54,7 @@ import Testing
 
     @Test func `a corrupted byte fails the digest before anything is decompressed`() async throws {
         try await computing {
-            let encoded = try corpusEncoded()
+            let encoded = try await corpusEncoded()
             var corrupted = encoded.bytes
             corrupted[corrupted.count / 2] ^= 0x01
             let error = #expect(throws: CairnError.self) { try BundleCodec().decode(corrupted, expectedDigest: encoded.digest) }
@@ -62,7 +64,7 @@ import Testing
 
     @Test func `a wrong digest is rejected`() async throws {
         try await computing {
-            let encoded = try corpusEncoded()
+            let encoded = try await corpusEncoded()
             let error = #expect(throws: CairnError.self) { try BundleCodec().decode(encoded.bytes, expectedDigest: "sha256:" + String(repeating: "0", count: 64)) }
             #expect(error?.message.contains("digest mismatch") == true)
         }
@@ -72,7 +74,7 @@ import Testing
         try await computing {
             var limits = BundleCodec.Limits()
             limits.maxCompressedBytes = 1024
-            let encoded = try corpusEncoded()
+            let encoded = try await corpusEncoded()
             let error = #expect(throws: CairnError.self) { try BundleCodec(limits: limits).decode(encoded.bytes, expectedDigest: encoded.digest) }
             #expect(error?.message.contains("limit is 1024") == true)
         }

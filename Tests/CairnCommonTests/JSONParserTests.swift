@@ -13,7 +13,7 @@ import Testing
     @Test func `every corpus manifest parses to the tree Foundation gives`() async throws {
         try await computing {
             var documents = try Corpus.onlineBoutique()
-            for file in try Corpus.kubePrometheus() { documents += file.documents }
+            for file in try await Corpus.kubePrometheus() { documents += file.documents }
             #expect(documents.count > 100)
             for document in documents {
                 let text = try CairnJSON.string(document)
@@ -98,7 +98,7 @@ import Testing
     @Test func `corpus works, bundles and statuses are written byte for byte as JSONEncoder writes them`() async throws {
         try await computing {
             var works = [ManifestWork(metadata: ObjectMeta(name: "boutique", namespace: "c1"), spec: .init(manifests: try Corpus.onlineBoutique()))]
-            for (index, file) in try Corpus.kubePrometheus().enumerated() {
+            for (index, file) in try await Corpus.kubePrometheus().enumerated() {
                 var work = ManifestWork(metadata: ObjectMeta(name: "prom-\(index)", namespace: "c1"), spec: .init(manifests: file.documents))
                 work.metadata.generation = Int64(index)
                 work.metadata.creationTimestamp = Date(timeIntervalSince1970: 1_700_000_000 + Double(index))

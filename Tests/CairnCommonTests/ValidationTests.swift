@@ -22,7 +22,7 @@ import Testing
     @Test func `real manifests from Online Boutique and kube-prometheus are accepted`() async throws {
         try await computing {
             try work(try Corpus.onlineBoutique()).validate(cluster: "c1")
-            for (file, documents) in try Corpus.kubePrometheus() {
+            for (file, documents) in try await Corpus.kubePrometheus() {
                 #expect(throws: Never.self, "\(file)") { try work(documents).validate(cluster: "c1") }
             }
         }

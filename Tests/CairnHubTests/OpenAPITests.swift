@@ -1,10 +1,11 @@
 import CairnCommon
 import CairnHub
+import CairnTestSupport
 import Foundation
 import Testing
 
 /// The served OpenAPI document is docs/openapi.yaml, and it describes the routes the hub has.
-@Suite struct OpenAPITests {
+@Suite(.ownThread) struct OpenAPITests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     @Test func `the served document is docs/openapi.yaml (run scripts/embed-openapi.sh after editing it)`() throws {

@@ -5,7 +5,7 @@ import Foundation
 import GRDB
 import Testing
 
-@Suite struct StoreTests {
+@Suite(.ownThread) struct StoreTests {
     let directory: TemporaryDirectory
     let store: SQLiteHubStore
 

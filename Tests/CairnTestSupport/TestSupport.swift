@@ -1,6 +1,7 @@
 import CairnCommon
 import Foundation
 import Synchronization
+import Testing
 
 /// A fresh directory under the system's temporary directory, removed by `remove()`.
 public struct TemporaryDirectory: Sendable {
@@ -75,14 +76,36 @@ public enum Corpus {
         try String(contentsOfFile: root + "/" + relativePath, encoding: .utf8)
     }
 
-    /// Online Boutique's manifests, parsed.
-    public static func onlineBoutique() throws -> [JSONValue] {
+    /// Online Boutique's manifests, parsed (once for the whole run).
+    public static func onlineBoutique() throws -> [JSONValue] { try boutique.get() }
+
+    private static let boutique = Result {
         try DocumentParser().parse(try text("online-boutique/kubernetes-manifests.yaml"), source: "online-boutique")
     }
 
     /// Every kube-prometheus manifest file (CRDs under setup/ included), parsed, by file name.
-    public static func kubePrometheus() throws -> [(file: String, documents: [JSONValue])] {
-        var result = [(String, [JSONValue])]()
+    ///
+    /// Parsed once for the whole run, on a thread of its own (`computing`): in a debug build it takes seconds, and
+    /// tests that parsed it on the run's shared threads — three end-to-end suites, one of them once per file it
+    /// wanted — held both of a 2-core machine's for 5–8 s at a time, so hubs and agents in other tests went unserved
+    /// and their 10 s waits for a site to join ran out.
+    public static func kubePrometheus() async throws -> [(file: String, documents: [JSONValue])] {
+        try await kubePrometheusParsed.value
+    }
+
+    /// One kube-prometheus manifest file, by its path under `manifests/`.
+    public static func kubePrometheus(_ file: String) async throws -> [JSONValue] {
+        guard let found = try await kubePrometheus().first(where: { $0.file == file }) else {
+            throw TimedOut(description: "the corpus has no kube-prometheus file \(file)")
+        }
+        return found.documents
+    }
+
+    private static let kubePrometheusParsed = Task { try await computing { try parseKubePrometheus() } }
+
+    /// Every kube-prometheus manifest file parsed anew, on the caller's thread: for a test that needs a parse of its own.
+    public static func parseKubePrometheus() throws -> [(file: String, documents: [JSONValue])] {
+        var result = [(file: String, documents: [JSONValue])]()
         let base = root + "/kube-prometheus/manifests"
         let enumerator = FileManager.default.enumerator(atPath: base)
         var files = [String]()
@@ -141,4 +164,25 @@ private final class OwnThread: TaskExecutor {
         let executor = asUnownedTaskExecutor()
         queue.async { job.runSynchronously(on: executor) }
     }
+}
+
+/// Runs each test of the suite it marks, the suite's `init` included, on a thread of its own (`computing`).
+///
+/// For suites whose tests work synchronously for long: a hundred SQLite commits, each waiting for the disk, hold a
+/// thread of the run's shared pool as surely as computing does.
+public struct OwnThreadTrait: SuiteTrait, TestTrait, TestScoping {
+    public var isRecursive: Bool { true }
+
+    public func provideScope(
+        for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void
+    ) async throws {
+        // The suite itself is passed through: under one executor its tests would run one at a time.
+        guard testCase != nil else { return try await function() }
+        try await computing { try await function() }
+    }
+}
+
+extension Trait where Self == OwnThreadTrait {
+    /// Each test on a thread of its own: see `OwnThreadTrait`.
+    public static var ownThread: Self { Self() }
 }

@@ -30,7 +30,7 @@ import Testing
             let revision = try await hub.store.revision(cluster: "c1")
             try await eventually("\(name) on the site", timeout: 30) { try agent.cache.revision() == revision }
         }
-        let services = try Corpus.kubePrometheus().flatMap(\.documents).filter { $0["kind"] == "Service" }
+        let services = try await Corpus.kubePrometheus().flatMap(\.documents).filter { $0["kind"] == "Service" }
         try await deliver("small", Array(services.prefix(2)))
         #expect(proxy.connections == connections, "a small bundle keeps the connection")
 

@@ -186,8 +186,9 @@ import Testing
         let agent = try TestAgent(stateDirectory: directory.appending("c1"), hub: proxy.url, pin: hub.fingerprint, token: try await hub.token(autoApprove: true), name: "c1")
         try await hub.waitJoined("c1", timeout: 30)
         // kube-prometheus's alerting rules: a bundle of tens of kilobytes, larger than what a connection may carry.
-        let rules = try ["kubernetesControlPlane-prometheusRule.yaml", "nodeExporter-prometheusRule.yaml", "prometheus-prometheusRule.yaml"].flatMap { file in
-            try #require(try Corpus.kubePrometheus().first { $0.file == file }).documents
+        var rules = [JSONValue]()
+        for file in ["kubernetesControlPlane-prometheusRule.yaml", "nodeExporter-prometheusRule.yaml", "prometheus-prometheusRule.yaml"] {
+            rules += try await Corpus.kubePrometheus(file)
         }
         let work = ManifestWork(metadata: ObjectMeta(name: "rules"), spec: .init(manifests: rules))
         let current = try await hub.store.revision(cluster: "c1")

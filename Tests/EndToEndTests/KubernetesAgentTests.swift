@@ -6,15 +6,11 @@ import Testing
 
 /// The real `cairn-agent` binary, `--adapter kubernetes`, against the Kubernetes API test server and a hub.
 @Suite(.serialized) struct KubernetesAgentTests {
-    func kubePrometheus(_ file: String) throws -> [JSONValue] {
-        try #require(try Corpus.kubePrometheus().first { $0.file == file }).documents
-    }
-
     /// Namespace, the ServiceMonitor CRD and a ServiceMonitor, as kube-prometheus ships them: one work, whose
     /// objects stay on the site when it is deleted (Orphan).
-    func monitoringWork() throws -> ManifestWork {
-        let manifests = try kubePrometheus("setup/namespace.yaml") + kubePrometheus("setup/0servicemonitorCustomResourceDefinition.yaml")
-            + kubePrometheus("alertmanager-serviceMonitor.yaml")
+    func monitoringWork() async throws -> ManifestWork {
+        let manifests = try await Corpus.kubePrometheus("setup/namespace.yaml")
+            + Corpus.kubePrometheus("setup/0servicemonitorCustomResourceDefinition.yaml") + Corpus.kubePrometheus("alertmanager-serviceMonitor.yaml")
         return ManifestWork(metadata: ObjectMeta(name: "monitoring"), spec: .init(manifests: manifests, deleteOption: .init(propagationPolicy: .orphan)))
     }
 
@@ -63,7 +59,8 @@ import Testing
             }
 
             // A CRD and its custom resource in one work, and the service in another: both Applied and Available.
-            _ = try await hub.admin { try await $0.apply(try monitoringWork(), cluster: "edge-k8s") }
+            let monitoring = try await monitoringWork()
+            _ = try await hub.admin { try await $0.apply(monitoring, cluster: "edge-k8s") }
             _ = try await hub.admin { try await $0.apply(try shopWork(), cluster: "edge-k8s") }
             for name in ["monitoring", "shop"] {
                 try await eventually("\(name) Applied and Available at the hub", timeout: 30) {
