@@ -176,6 +176,8 @@ public final class AgentDaemon: Service, @unchecked Sendable {
                     if configuration.freshConnectionAfter > 0, bytes.count >= configuration.freshConnectionAfter { connections.renew() }
                     FreedMemory.release()
                     await reconcileWakeup.fire()
+                    // A deletion of a work this site never had is reported by the commit itself (`AgentCache.commit`).
+                    if !bundle.tombstones.isEmpty { await statusWakeup.fire() }
                 }
                 backoff.reset()
             } catch is CancellationError {

@@ -167,11 +167,14 @@ final class SimulatedAgent: Sendable {
         var changed = [ManifestWork]()
         var removed = [(String, Int64)]()
         site.withLock { site in
+            let present = Set(bundle.works.map(\.name))
             if bundle.isFull {
-                let wanted = Set(bundle.works.map(\.name))
-                for (work, generation) in site where !wanted.contains(work) { removed.append((work, generation)) }
+                for (work, generation) in site where !present.contains(work) { removed.append((work, generation)) }
             }
-            for tombstone in bundle.tombstones { if let generation = site[tombstone.name] { removed.append((tombstone.name, generation)) } }
+            // A work deleted before this site had it is reported gone too (generation 0), as the agent does.
+            for tombstone in bundle.tombstones where !present.contains(tombstone.name) && !removed.contains(where: { $0.0 == tombstone.name }) {
+                removed.append((tombstone.name, site[tombstone.name] ?? 0))
+            }
             for (work, _) in removed { site[work] = nil }
             for work in bundle.works where site[work.name] != work.generation {
                 site[work.name] = work.generation

@@ -234,6 +234,27 @@ extension ReconcilerTests {
         #expect(try cache.deletionHold() == nil)
     }
 
+    @Test func `a work deleted before the site had it is reported gone at once, in a delta or a full bundle`() async throws {
+        defer { directory.remove() }
+        try cache.commit(WorkBundle(cluster: "c1", revision: 1, since: nil, works: configMapWorks(["kept", "leaving"])))
+        try await reconciler.reconcile(apply: nil)
+        try cache.markSent(try cache.unsent(limit: 100))
+        // "never" was written and deleted at the hub while the site was away; "leaving" the site has.
+        try cache.commit(
+            WorkBundle(cluster: "c1", revision: 4, since: 1, works: [], tombstones: [Tombstone(name: "never", revision: 3), Tombstone(name: "leaving", revision: 4)]))
+        var queued = try cache.latestStatuses()
+        #expect(queued["never"]?.deleted == true, "nothing to remove: gone as far as this site is concerned")
+        #expect(queued["leaving"]?.deleted == false, "a work on the site is reported gone only once its objects are")
+        try await reconciler.reconcile(apply: nil)
+        #expect(try cache.latestStatuses()["leaving"]?.deleted == true)
+        // A full bundle names the works being deleted (it leaves them out like any other).
+        try cache.markSent(try cache.unsent(limit: 100))
+        try cache.commit(WorkBundle(cluster: "c1", revision: 6, since: nil, works: configMapWorks(["kept"]), tombstones: [Tombstone(name: "unseen", revision: 5)]))
+        queued = try cache.latestStatuses()
+        #expect(queued["unseen"]?.deleted == true)
+        #expect(queued["kept"]?.deleted == false)
+    }
+
     @Test func `a release for an older hold does not release a newer one`() async throws {
         defer { directory.remove() }
         try cache.commit(WorkBundle(cluster: "c1", revision: 1, since: nil, works: configMapWorks((0..<10).map { "w\($0)" })))

@@ -210,10 +210,12 @@ import Testing
         let full = try await store.bundle(cluster: "c1", since: nil).bundle
         #expect(full.isFull)
         #expect(full.works.map(\.name) == ["b", "c"])
+        #expect(full.tombstones.map(\.name) == ["a"], "a full bundle names what is being deleted, for a site that never had it")
         // The work stays at the hub, marked for deletion, until the agent reports it gone.
         #expect(try await store.work(cluster: "c1", name: "a")?.metadata.deletionTimestamp != nil)
         try await store.recordStatus(cluster: "c1", updates: [WorkStatusUpdate(name: "a", observedGeneration: 1, status: nil, deleted: true)], now: Date())
         #expect(try await store.work(cluster: "c1", name: "a") == nil)
+        #expect(try await store.bundle(cluster: "c1", since: nil).bundle.tombstones.isEmpty)
     }
 
     @Test func `a revision behind the compacted tombstones gets a full bundle`() async throws {

@@ -93,6 +93,26 @@ import Testing
         try await hub.stop()
     }
 
+    @Test func `a work written and deleted while its site was away leaves the hub when the site returns`() async throws {
+        let directory = try TemporaryDirectory("e2e-unseen")
+        defer { directory.remove() }
+        let hub = try await TestHub(stateDirectory: directory.appending("hub"))
+        let first = try TestAgent(stateDirectory: directory.appending("c1"), hub: hub, token: try await hub.token(autoApprove: true, uses: 1), name: "c1")
+        try await hub.waitJoined("c1")
+        try await first.stop()
+
+        _ = try await hub.admin { try await $0.apply(try serviceWork(), cluster: "c1") }
+        let deleting = try await hub.admin { try await $0.deleteWork("shop", cluster: "c1") }
+        #expect(deleting.metadata.deletionTimestamp != nil, "held at the hub until the site says it is gone")
+        let again = try TestAgent(stateDirectory: directory.appending("c1"))
+        try await eventually("the work to leave the hub") { try await hub.admin { try await $0.works(cluster: "c1") }.isEmpty }
+        #expect(try await again.object("Deployment", "frontend", namespace: "shop") == nil)
+        let events = try await hub.admin { try await $0.events(for: "ManifestWork/c1/shop") }
+        #expect(events.contains { $0.reason == "WorkRemoved" })
+        try await again.stop()
+        try await hub.stop()
+    }
+
     @Test func `a restarted hub loses nothing it acknowledged`() async throws {
         let directory = try TemporaryDirectory("e2e-hub-restart")
         defer { directory.remove() }

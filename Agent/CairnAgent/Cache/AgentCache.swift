@@ -152,7 +152,13 @@ public struct AgentCache: Sendable {
                 }
             }
             for tombstone in bundle.tombstones where !present.contains(tombstone.name) {
-                try leave(tombstone.name)
+                if try Bool.fetchOne(db, sql: "SELECT 1 FROM works WHERE name = ?", arguments: [tombstone.name]) == nil {
+                    // Deleted before this site ever had it: nothing to remove, but the hub keeps the work, marked
+                    // for deletion, until the site says it is gone — so say so, or it waits for ever.
+                    try Self.enqueue(db, WorkStatusUpdate(name: tombstone.name, observedGeneration: 0, status: nil, deleted: true))
+                } else {
+                    try leave(tombstone.name)
+                }
             }
             for work in bundle.works {
                 let body = try CairnJSON.string(work)

@@ -205,7 +205,15 @@ extension SQLiteHubStore {
         let works = try Row.fetchAll(
             try db.cachedStatement(sql: "SELECT * FROM works WHERE cluster = ? AND deleting_at IS NULL ORDER BY name"), arguments: [cluster]
         ).map { try Self.work(from: $0, cluster: cluster, forBundle: true) }
-        return StoredBundle(bundle: WorkBundle(cluster: cluster, revision: revision, since: nil, works: works, deletionsReleasedThrough: released), stateDigest: stateDigest)
+        // A full bundle removes whatever it leaves out, but a site that never had a work being deleted cannot tell
+        // it apart from one never written: name those, so that it reports them gone and they leave the hub.
+        let deleting = try Row.fetchAll(
+            try db.cachedStatement(sql: "SELECT name, revision FROM works WHERE cluster = ? AND deleting_at IS NOT NULL ORDER BY name"),
+            arguments: [cluster]
+        ).map { Tombstone(name: $0["name"], revision: $0["revision"]) }
+        return StoredBundle(
+            bundle: WorkBundle(cluster: cluster, revision: revision, since: nil, works: works, tombstones: deleting, deletionsReleasedThrough: released),
+            stateDigest: stateDigest)
     }
 
     public func releaseDeletions(cluster: String) async throws -> Int64 {
