@@ -108,7 +108,7 @@ import Testing
         try await eventually("the work to leave the hub") { try await hub.admin { try await $0.works(cluster: "c1") }.isEmpty }
         #expect(try await again.object("Deployment", "frontend", namespace: "shop") == nil)
         let events = try await hub.admin { try await $0.events(for: "ManifestWork/c1/shop") }
-        #expect(events.contains { $0.reason == "WorkRemoved" })
+        #expect(events.contains { $0.reason == "WorkRemoved" && $0.message == "Deleted=True: the site never had it" }, "\(events)")
         try await again.stop()
         try await hub.stop()
     }

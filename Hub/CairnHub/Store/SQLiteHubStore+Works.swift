@@ -136,7 +136,10 @@ extension SQLiteHubStore {
                 db,
                 Event(
                     time: transition.time, object: "ManifestWork/\(cluster)/\(transition.work)", reason: transition.reason,
-                    message: "\(transition.type)=\(transition.status) at generation \(transition.generation), on the site"))
+                    // Generation 0: a deletion the site confirmed of a work it never had (`AgentCache.commit`).
+                    message: transition.generation > 0
+                        ? "\(transition.type)=\(transition.status) at generation \(transition.generation), on the site"
+                        : "\(transition.type)=\(transition.status): the site never had it"))
             last = transition.sequence
         }
         if let dropped = report.droppedTransitions, dropped > 0 {
