@@ -43,6 +43,9 @@ public struct LeaseMonitor: Service {
                             _ = try await store.compactTombstones(before: now.addingTimeInterval(-configuration.tombstoneRetention))
                             lastCompaction = now
                         }
+                    } catch is CancellationError {
+                        // The hub is stopping: the check it interrupted did not fail.
+                        throw CancellationError()
                     } catch {
                         logger.error("lease check failed", metadata: ["error.message": .string("\(error)")])
                     }
