@@ -135,15 +135,19 @@ public struct AgentCache: Sendable {
             let objectsBefore = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM inventory") ?? 0
             var removedWorks = 0
             var removedObjects = 0
-            /// A work leaving counts with its objects, unless it orphans them (then nothing leaves the site).
-            func leave(_ name: String) throws {
-                guard let body = try String.fetchOne(db, sql: "SELECT body FROM works WHERE name = ? AND deleting = 0", arguments: [name]) else { return }
+            /// A work leaving counts with its objects, unless it orphans them (then nothing leaves the site). False
+            /// when the cache never had it.
+            @discardableResult func leave(_ name: String) throws -> Bool {
+                guard let row = try Row.fetchOne(db, sql: "SELECT body, deleting FROM works WHERE name = ?", arguments: [name]) else { return false }
+                guard row["deleting"] == false else { return true }
+                let body: String = row["body"]
                 let work = try CairnJSON.decode(ManifestWork.self, from: Data(body.utf8), what: "cached work")
                 try db.execute(sql: "UPDATE works SET deleting = 1 WHERE name = ?", arguments: [name])
                 changed.insert(name)
-                guard work.spec.propagationPolicy != .orphan else { return }
+                guard work.spec.propagationPolicy != .orphan else { return true }
                 removedWorks += 1
                 removedObjects += try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM inventory WHERE work = ?", arguments: [name]) ?? 0
+                return true
             }
             let present = Set(bundle.works.map(\.name))
             if bundle.isFull {
@@ -152,12 +156,10 @@ public struct AgentCache: Sendable {
                 }
             }
             for tombstone in bundle.tombstones where !present.contains(tombstone.name) {
-                if try Bool.fetchOne(db, sql: "SELECT 1 FROM works WHERE name = ?", arguments: [tombstone.name]) == nil {
+                if try !leave(tombstone.name) {
                     // Deleted before this site ever had it: nothing to remove, but the hub keeps the work, marked
                     // for deletion, until the site says it is gone — so say so, or it waits for ever.
                     try Self.enqueue(db, WorkStatusUpdate(name: tombstone.name, observedGeneration: 0, status: nil, deleted: true))
-                } else {
-                    try leave(tombstone.name)
                 }
             }
             for work in bundle.works {

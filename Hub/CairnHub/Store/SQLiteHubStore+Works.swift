@@ -205,15 +205,17 @@ extension SQLiteHubStore {
             ).map { Tombstone(name: $0["name"], revision: $0["revision"]) }
             return StoredBundle(bundle: WorkBundle(cluster: cluster, revision: revision, since: since, works: works, tombstones: tombstones, deletionsReleasedThrough: released), stateDigest: stateDigest)
         }
-        let works = try Row.fetchAll(
-            try db.cachedStatement(sql: "SELECT * FROM works WHERE cluster = ? AND deleting_at IS NULL ORDER BY name"), arguments: [cluster]
-        ).map { try Self.work(from: $0, cluster: cluster, forBundle: true) }
         // A full bundle removes whatever it leaves out, but a site that never had a work being deleted cannot tell
         // it apart from one never written: name those, so that it reports them gone and they leave the hub.
-        let deleting = try Row.fetchAll(
-            try db.cachedStatement(sql: "SELECT name, revision FROM works WHERE cluster = ? AND deleting_at IS NOT NULL ORDER BY name"),
-            arguments: [cluster]
-        ).map { Tombstone(name: $0["name"], revision: $0["revision"]) }
+        var works = [ManifestWork]()
+        var deleting = [Tombstone]()
+        for row in try Row.fetchAll(try db.cachedStatement(sql: "SELECT * FROM works WHERE cluster = ? ORDER BY name"), arguments: [cluster]) {
+            if row["deleting_at"] as Double? == nil {
+                works.append(try Self.work(from: row, cluster: cluster, forBundle: true))
+            } else {
+                deleting.append(Tombstone(name: row["name"], revision: row["revision"]))
+            }
+        }
         return StoredBundle(
             bundle: WorkBundle(cluster: cluster, revision: revision, since: nil, works: works, tombstones: deleting, deletionsReleasedThrough: released),
             stateDigest: stateDigest)
