@@ -138,7 +138,33 @@ struct AgentController: Sendable {
 
     /// Answers at once when the cluster's revision differs from `since`; otherwise waits for a change
     /// or the end of `wait`, then answers "nothing new" (204).
+    ///
+    /// Every connected site holds one of these for up to `maxLongPollSeconds`, and with it every frame on its task at
+    /// the deepest the request went: the task's allocator keeps its slabs until the task ends. So what comes before
+    /// the wait and the answer after it are functions of their own (`pollQuery`, `hold`, `answer`), not inlined
+    /// here (see BENCHMARKS.md, hub memory per site).
     func bundle(cluster: String, request: Request, context: HubRequestContext) async throws -> Response {
+        let (since, wait) = try Self.pollQuery(request, limit: configuration.maxLongPollSeconds)
+        // The poll renews the lease as a heartbeat would; when it cannot (the cluster is not Available), the answer
+        // asks the agent for a heartbeat, whenever it comes.
+        let renewed = try await store.renewLease(byPollOf: cluster, now: Date())
+        if renewed { leases.recordPoll() }
+        let waiter = store.changes.register(cluster)
+        var revision = try await store.revision(cluster: cluster)
+        if let since, revision == since, wait > 0 {
+            try await hold(cluster, waiter: waiter, seconds: wait)
+            // The cluster may have been denied or removed while we waited.
+            _ = try await auth.requireCluster(context, acting: cluster)
+            revision = try await store.revision(cluster: cluster)
+        } else {
+            store.changes.cancel(cluster, id: waiter)
+        }
+        return try await answer(cluster: cluster, since: since, revision: revision, renewed: renewed)
+    }
+
+    /// `since` and `wait` from a poll's query.
+    @inline(never)
+    static func pollQuery(_ request: Request, limit: Double) throws -> (since: Int64?, wait: Double) {
         let query = request.uri.queryParameters
         var since: Int64?
         if let text = query["since"] {
@@ -152,35 +178,33 @@ struct AgentController: Sendable {
             guard let value = Double(text), value >= 0, value.isFinite else {
                 throw CairnError(.invalid, "wait must be a number of seconds", field: "wait")
             }
-            wait = min(value, configuration.maxLongPollSeconds)
+            wait = min(value, limit)
         }
-        // The poll renews the lease as a heartbeat would; when it cannot (the cluster is not Available), the answer
-        // asks the agent for a heartbeat, whenever it comes.
-        let renewed = try await store.renewLease(byPollOf: cluster, now: Date())
-        if renewed { leases.recordPoll() }
-        let waiter = store.changes.register(cluster)
-        var revision = try await store.revision(cluster: cluster)
-        if let since, revision == since, wait > 0 {
-            // A held poll ends when the hub shuts down, so the server drains at once.
-            let changes = store.changes
-            do {
-                try await shedder.holdingLongPoll {
-                    await withGracefulShutdownHandler {
-                        await changes.wait(cluster, id: waiter, timeout: .milliseconds(Int64(wait * 1000)))
-                    } onGracefulShutdown: {
-                        changes.cancel(cluster, id: waiter)
-                    }
+        return (since, wait)
+    }
+
+    /// Waits for a change to the cluster, at most `seconds`. A held poll ends when the hub shuts down, so the
+    /// server drains at once.
+    @inline(never)
+    func hold(_ cluster: String, waiter: Int, seconds: Double) async throws {
+        let changes = store.changes
+        do {
+            try await shedder.holdingLongPoll {
+                await withGracefulShutdownHandler {
+                    await changes.wait(cluster, id: waiter, timeout: .milliseconds(Int64(seconds * 1000)))
+                } onGracefulShutdown: {
+                    changes.cancel(cluster, id: waiter)
                 }
-            } catch {
-                changes.cancel(cluster, id: waiter)
-                throw error
             }
-            // The cluster may have been denied or removed while we waited.
-            _ = try await auth.requireCluster(context, acting: cluster)
-            revision = try await store.revision(cluster: cluster)
-        } else {
-            store.changes.cancel(cluster, id: waiter)
+        } catch {
+            changes.cancel(cluster, id: waiter)
+            throw error
         }
+    }
+
+    /// "Nothing new" (204) when the cluster is still at `since`; else the bundle from `since`, signed.
+    @inline(never)
+    func answer(cluster: String, since: Int64?, revision: Int64, renewed: Bool) async throws -> Response {
         var headers: HTTPFields = renewed ? [:] : [.init(BundleHeaders.heartbeatWanted)!: "true"]
         if let since, revision == since {
             counters.record(full: nil)

@@ -27,24 +27,34 @@ struct Authenticator: Sendable {
     /// The cluster named by the peer's client certificate, which must carry the key the cluster enrolled with and
     /// must be the cluster the request is about.
     func requireCluster(_ context: HubRequestContext, acting cluster: String) async throws -> String {
-        guard let der = try await context.peerCertificateDER() else {
-            throw CairnError(.unauthorized, "a client certificate issued by this hub is required", field: "certificate")
-        }
+        guard let der = try await context.peerCertificateDER() else { throw Self.refusal(.noCertificate, acting: cluster) }
         let holder = try certificates.holder(der: der)
         guard let name = holder.name, let access = try await store.access(cluster: name),
             Secrets.constantTimeEqual(access.keyHash, holder.keyHash)
         else {
-            throw CairnError(.unauthorized, "the client certificate does not belong to an enrolled cluster", field: "certificate")
+            throw Self.refusal(.notEnrolled, acting: cluster)
         }
-        switch access.state {
-        case .accepted: break
-        case .pending: throw CairnError(.forbidden, "cluster \(name) is waiting for approval")
-        case .denied: throw CairnError(.forbidden, "cluster \(name) was denied")
-        }
-        guard name == cluster else {
-            throw CairnError(.forbidden, "cluster \(name)'s certificate may not act for cluster \(cluster)", field: "cluster")
-        }
+        guard access.state == .accepted, name == cluster else { throw Self.refusal(.state(access.state, name), acting: cluster) }
         return name
+    }
+
+    enum Refusal {
+        case noCertificate, notEnrolled
+        case state(EnrolmentState, String)
+    }
+
+    /// Why an agent's request is refused. Built here, not in `requireCluster`, which every agent request awaits
+    /// (a held long-poll's task keeps the deepest frames it had: see `AgentController.bundle`).
+    @inline(never)
+    static func refusal(_ refusal: Refusal, acting cluster: String) -> CairnError {
+        switch refusal {
+        case .noCertificate: CairnError(.unauthorized, "a client certificate issued by this hub is required", field: "certificate")
+        case .notEnrolled: CairnError(.unauthorized, "the client certificate does not belong to an enrolled cluster", field: "certificate")
+        case .state(.pending, let name): CairnError(.forbidden, "cluster \(name) is waiting for approval")
+        case .state(.denied, let name): CairnError(.forbidden, "cluster \(name) was denied")
+        case .state(_, let name):
+            CairnError(.forbidden, "cluster \(name)'s certificate may not act for cluster \(cluster)", field: "cluster")
+        }
     }
 
     /// A site that has enrolled but holds no certificate yet asks how its enrolment stands with the secret whose

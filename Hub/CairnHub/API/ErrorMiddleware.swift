@@ -8,12 +8,23 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
-        } catch let error as CairnError {
+        } catch {
+            return Self.response(for: error, to: request, context: context)
+        }
+    }
+
+    /// The answer to a failed request. Kept out of `handle`, whose frame every request holds in its task for as
+    /// long as it runs — a held long-poll for up to a minute at every connected site: inlined, this made that frame
+    /// 3.4 KiB, a slab of the task's allocator of its own (see BENCHMARKS.md, hub memory per site).
+    @inline(never)
+    static func response(for error: any Error, to request: Request, context: Context) -> Response {
+        switch error {
+        case let error as CairnError:
             if error.httpStatus >= 500 {
                 context.logger.error("request failed", metadata: ["error.message": .string(error.message)])
             }
-            return Self.response(for: error)
-        } catch let error as any HTTPResponseError {
+            return response(for: error)
+        case let error as any HTTPResponseError:
             let code = Int(error.status.code)
             let cairnError: CairnError
             switch code {
@@ -23,14 +34,14 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             case 400..<500: cairnError = CairnError(CairnError.Code(rawValue: "BadRequest"), "bad request: \(error.status.reasonPhrase)")
             default: cairnError = CairnError(.internal, "internal error")
             }
-            var response = Self.response(for: cairnError)
+            var response = response(for: cairnError)
             response.status = error.status
             return response
-        } catch is CancellationError {
-            return Self.response(for: CairnError(.unavailable, "the hub is shutting down"))
-        } catch {
+        case is CancellationError:
+            return response(for: CairnError(.unavailable, "the hub is shutting down"))
+        default:
             context.logger.error("unexpected error", metadata: ["error.message": .string("\(error)")])
-            return Self.response(for: CairnError(.internal, "internal error"))
+            return response(for: CairnError(.internal, "internal error"))
         }
     }
 
