@@ -53,6 +53,16 @@ import Testing
         #expect(throws: Never.self) { try JSONParser.parse(Data(fine.utf8)) }
     }
 
+    /// Strings of ASCII alone skip validation (`JSONParser.Reader.text`): a byte past ASCII anywhere — after ASCII, in
+    /// a key, after an escape — must still be validated.
+    @Test(arguments: [
+        [0x22, 0x61, 0x62, 0xFF, 0x22], [0x22, 0x80, 0x22], [0x22, 0x61, 0xC0, 0xAF, 0x22], [0x22, 0x61, 0xED, 0xA0, 0x80, 0x22],
+        [0x7B, 0x22, 0x6B, 0xFE, 0x22, 0x3A, 0x31, 0x7D], [0x22, 0x5C, 0x6E, 0x61, 0xC3, 0x22], [0x5B, 0x22, 0x61, 0x22, 0x2C, 0x22, 0xF8, 0x22, 0x5D],
+    ] as [[UInt8]])
+    func `a string with bytes that are not UTF-8 is refused wherever they are`(bytes: [UInt8]) {
+        #expect(throws: JSONParser.Failure.self, "\(bytes)") { try JSONParser.parse(Data(bytes)) }
+    }
+
     @Test func `a duplicate key keeps its first value, as Foundation does`() throws {
         let text = #"{"a": 1, "a": 2}"#
         #expect(try JSONParser.parse(Data(text.utf8)) == ["a": 1])
