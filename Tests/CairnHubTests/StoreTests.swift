@@ -14,10 +14,10 @@ import Testing
         store = try SQLiteHubStore(path: directory.appending("hub.sqlite"))
     }
 
-    func enrol(_ name: String) async throws {
-        let token = EnrolmentToken(id: "t-\(name)", autoApprove: true, labels: [:], expiresAt: Date().addingTimeInterval(60), maxUses: nil, createdAt: Date())
+    func enrol(_ name: String, key: String? = nil, token id: String? = nil) async throws {
+        let token = EnrolmentToken(id: id ?? "t-\(name)", autoApprove: true, labels: [:], expiresAt: Date().addingTimeInterval(60), maxUses: nil, createdAt: Date())
         try await store.createToken(token, secretHash: Secrets.hash("secret"))
-        _ = try await store.enrol(EnrolRequest(token: "", clusterName: name, labels: nil, credentialHash: Secrets.hash("cred-\(name)"), csr: "", claims: nil), keyHash: "key-\(name)", tokenID: token.id, tokenSecretHash: Secrets.hash("secret"), source: "test", now: Date())
+        _ = try await store.enrol(EnrolRequest(token: "", clusterName: name, labels: nil, credentialHash: Secrets.hash("cred-\(name)"), csr: "", claims: nil), keyHash: key ?? "key-\(name)", tokenID: token.id, tokenSecretHash: Secrets.hash("secret"), source: "test", now: Date())
     }
 
     func work(_ name: String, data: String = "1") -> ManifestWork {
@@ -149,6 +149,29 @@ import Testing
         try await store.removeCluster(named: "c1")
         #expect(try await store.access(cluster: "c1") == nil)
         await #expect(throws: CairnError.self) { try await store.recordHeartbeat(cluster: "c1", heartbeat: beat, now: start.addingTimeInterval(103)) }
+    }
+
+    /// An enrolment adds a row and changes none: what is remembered of the other clusters stays (one site joining a
+    /// large fleet made every site's next requests read their rows again). A name removed and enrolled again is read
+    /// afresh: its removal forgot it.
+    @Test func `an enrolment forgets nothing of other clusters, and a name enrolled again is read afresh`() async throws {
+        defer { directory.remove() }
+        try await enrol("c1")
+        let beat = Heartbeat(claims: [ClusterClaim(name: "platform", value: "kubernetes")], allocatable: ["cpu": "4"])
+        #expect(try await store.recordHeartbeat(cluster: "c1", heartbeat: beat, now: Date()))
+        _ = try await store.access(cluster: "c1")
+        #expect(store.memo.access("c1") != nil && store.memo.isUnchanged(beat, of: "c1"))
+
+        try await enrol("c2")
+        #expect(store.memo.access("c1") == ClusterAccess(state: .accepted, keyHash: "key-c1"), "another cluster's enrolment forgot c1")
+        #expect(store.memo.isUnchanged(beat, of: "c1") && store.memo.isLive("c1"))
+
+        try await store.removeCluster(named: "c1")
+        #expect(store.memo.access("c1") == nil && !store.memo.isUnchanged(beat, of: "c1") && !store.memo.isLive("c1"))
+        try await enrol("c1", key: "key-c1-again", token: "t-c1-again")
+        #expect(try await store.access(cluster: "c1") == ClusterAccess(state: .accepted, keyHash: "key-c1-again"))
+        #expect(try await store.renewLease(byPollOf: "c1", now: Date()) == false, "enrolled again, c1 is not Available until it beats")
+        #expect(try await store.recordHeartbeat(cluster: "c1", heartbeat: beat, now: Date()), "its first heartbeat makes it Available")
     }
 
     /// Administrators' roles are remembered too (`AdminRoleMemo`): a token's new role is seen by the very next check.
