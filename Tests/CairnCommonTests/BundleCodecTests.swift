@@ -36,8 +36,8 @@ import Testing
     @Test func `encoding is deterministic`() async throws {
         try await computing {
             // Built anew, from a fresh parse of the files, against the suite's.
-            let boutique = try DocumentParser().parse(try Corpus.text("online-boutique/kubernetes-manifests.yaml"))
-            let anew = try BundleCodec().encode(Self.makeCorpusBundle(boutique: boutique, kubePrometheus: try Corpus.parseKubePrometheus()))
+            let anew = try BundleCodec().encode(
+                Self.makeCorpusBundle(boutique: try Corpus.parseOnlineBoutique(), kubePrometheus: try Corpus.parseKubePrometheus()))
             let suite = try await corpusEncoded().digest
             #expect(anew.digest == suite)
         }

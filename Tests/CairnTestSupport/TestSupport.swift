@@ -79,7 +79,10 @@ public enum Corpus {
     /// Online Boutique's manifests, parsed (once for the whole run).
     public static func onlineBoutique() throws -> [JSONValue] { try boutique.get() }
 
-    private static let boutique = Result {
+    private static let boutique = Result { try parseOnlineBoutique() }
+
+    /// Online Boutique's manifests parsed anew, on the caller's thread: for a test that needs a parse of its own.
+    public static func parseOnlineBoutique() throws -> [JSONValue] {
         try DocumentParser().parse(try text("online-boutique/kubernetes-manifests.yaml"), source: "online-boutique")
     }
 
@@ -96,7 +99,7 @@ public enum Corpus {
     /// One kube-prometheus manifest file, by its path under `manifests/`.
     public static func kubePrometheus(_ file: String) async throws -> [JSONValue] {
         guard let found = try await kubePrometheus().first(where: { $0.file == file }) else {
-            throw TimedOut(description: "the corpus has no kube-prometheus file \(file)")
+            throw CairnError(.notFound, "the corpus has no kube-prometheus file \(file)")
         }
         return found.documents
     }
