@@ -108,15 +108,21 @@ import Testing
         try await withSetup() { setup in
             let unknown = await #expect(throws: AdapterError.self) { try await setup.adapter.apply(widget, key: ManifestKey(manifest: widget)!, strategy: .default) }
             #expect(unknown?.reason == "NoMatchingResource")
-            // The CRD's kind is served only 2 s after it is created; the widget right after it waits for that. (With
-            // the server's default 300 ms, a loaded CI machine once took longer than that to get to the widget, and
-            // found its kind served without waiting.)
-            setup.server.setEstablishDelay(.seconds(2))
+            // The CRD stays unestablished until the adapter is seen asking for it while the widget waits: the test,
+            // not a delay, decides the moment (a loaded machine once outran a 2 s delay and found the kind served).
+            setup.server.holdEstablishment()
             _ = try await setup.adapter.apply(crd, key: ManifestKey(manifest: crd)!, strategy: .default)
+            let adapter = setup.adapter
+            let custom = widget
+            let waiting = Task { try await adapter.apply(custom, key: ManifestKey(manifest: custom)!, strategy: .default) }
+            let asked = "GET /apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com"
+            let deadline = ContinuousClock.now + .seconds(30)
+            while !setup.server.requests.contains(asked), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(setup.server.requests.contains(asked))
             #expect(setup.server.object("/apis/example.com/v1/namespaces/demo/widgets/w1") == nil)
-            _ = try await setup.adapter.apply(widget, key: ManifestKey(manifest: widget)!, strategy: .default)
+            setup.server.establishHeld()
+            _ = try await waiting.value
             #expect(setup.server.object("/apis/example.com/v1/namespaces/demo/widgets/w1") != nil)
-            #expect(setup.server.requests.contains("GET /apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.example.com"))
             // Discovery was aggregated: whole roots, never a group version's own document.
             #expect(setup.server.requests.contains("GET /apis"))
             #expect(!setup.server.requests.contains { $0.hasPrefix("GET /apis/apps/v1") || $0 == "GET /api/v1" })
@@ -125,7 +131,7 @@ import Testing
 
     @Test func `a CRD that never becomes established is reported after the bound`() async throws {
         try await withSetup(establishTimeout: .milliseconds(500)) { setup in
-            setup.server.setEstablishDelay(.seconds(3600))
+            setup.server.holdEstablishment()
             _ = try await setup.adapter.apply(crd, key: ManifestKey(manifest: crd)!, strategy: .default)
             let started = ContinuousClock.now
             let error = await #expect(throws: AdapterError.self) { try await setup.adapter.apply(widget, key: ManifestKey(manifest: widget)!, strategy: .default) }

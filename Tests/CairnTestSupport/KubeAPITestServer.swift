@@ -30,7 +30,9 @@ public final class KubeAPITestServer: Sendable {
         var nodes: [JSONValue] = []
         var requests: [String] = []
         var aggregatedDiscovery = true
-        var establishDelay: Duration = .milliseconds(300)
+        /// How long a created CRD takes to be established; nil holds it until `establishHeld()`.
+        var establishDelay: Duration? = .milliseconds(300)
+        var heldCRDs: [String] = []
         var controllersPaused = false
         var watchesFail = false
         /// Set by stop(): no new watch is opened, so graceful shutdown has nothing long-lived to wait for.
@@ -139,7 +141,13 @@ public final class KubeAPITestServer: Sendable {
     public func setTokens(_ tokens: Set<String>) { state.withLock { $0.tokens = tokens } }
     /// Legacy discovery only, as servers before v1.27 (or proxies that strip it) offer.
     public func setAggregatedDiscovery(_ on: Bool) { state.withLock { $0.aggregatedDiscovery = on } }
-    public func setEstablishDelay(_ delay: Duration) { state.withLock { $0.establishDelay = delay } }
+    /// CRDs created from now on stay unestablished until `establishHeld()`: a test decides the moment, whatever
+    /// the machine's speed.
+    public func holdEstablishment() { state.withLock { $0.establishDelay = nil } }
+    /// Establishes every CRD held so far.
+    public func establishHeld() {
+        for path in state.withLock({ state in defer { state.heldCRDs = [] }; return state.heldCRDs }) { establish(path) }
+    }
     /// With controllers paused, workloads get no status until a test sets one.
     public func setControllersPaused(_ paused: Bool) { state.withLock { $0.controllersPaused = paused } }
     /// Watches answer 500 (and open ones end) while set.
@@ -402,20 +410,28 @@ public final class KubeAPITestServer: Sendable {
     /// A created CRD is accepted and established a moment later (as the recorded server's 201 carries no
     /// conditions yet); only then is its resource served.
     func establishLater(_ path: String) {
-        let delay = state.withLock { $0.establishDelay }
+        let delay: Duration? = state.withLock { state in
+            if state.establishDelay == nil { state.heldCRDs.append(path) }
+            return state.establishDelay
+        }
+        guard let delay else { return }
         Task { [weak self] in
             try? await Task.sleep(for: delay)
-            self?.apply(path, as: "kube-apiserver") { crd in
-                crd["status"] = ["conditions": [["type": "NamesAccepted", "status": "True", "reason": "NoConflicts"], ["type": "Established", "status": "True", "reason": "InitialNamesAccepted"]], "acceptedNames": crd["spec"]?["names"] ?? [:]]
-            }
-            self?.state.withLock { state in
-                guard let crd = state.objects[path]?.body, let spec = crd["spec"], let group = spec["group"]?.stringValue,
-                    let plural = spec["names"]?["plural"]?.stringValue, let kind = spec["names"]?["kind"]?.stringValue
-                else { return }
-                for version in spec["versions"]?.arrayValue ?? [] {
-                    guard let name = version["name"]?.stringValue else { continue }
-                    state.extraResources["/apis/\(group)/\(name)", default: []].append(["name": .string(plural), "namespaced": .bool(spec["scope"] != "Cluster"), "kind": .string(kind)])
-                }
+            self?.establish(path)
+        }
+    }
+
+    func establish(_ path: String) {
+        apply(path, as: "kube-apiserver") { crd in
+            crd["status"] = ["conditions": [["type": "NamesAccepted", "status": "True", "reason": "NoConflicts"], ["type": "Established", "status": "True", "reason": "InitialNamesAccepted"]], "acceptedNames": crd["spec"]?["names"] ?? [:]]
+        }
+        state.withLock { state in
+            guard let crd = state.objects[path]?.body, let spec = crd["spec"], let group = spec["group"]?.stringValue,
+                let plural = spec["names"]?["plural"]?.stringValue, let kind = spec["names"]?["kind"]?.stringValue
+            else { return }
+            for version in spec["versions"]?.arrayValue ?? [] {
+                guard let name = version["name"]?.stringValue else { continue }
+                state.extraResources["/apis/\(group)/\(name)", default: []].append(["name": .string(plural), "namespaced": .bool(spec["scope"] != "Cluster"), "kind": .string(kind)])
             }
         }
     }
