@@ -30,7 +30,7 @@ extension BenchRun {
         let perSecond = Double(stored.count) / seconds
         results["writes_per_second"] = .double(perSecond)
         row("work writes through the API (\(options.concurrency) at once)", String(format: "%d works in %.1f s, %.0f/s", stored.count, seconds, perSecond),
-            floor: serialFloor(perSecond))
+            floor: requestFloor(perSecond, requests: 4))
         let last = await latest(
             of: stored.map { Timeline.Key(cluster: $0.0, work: $0.1, generation: $0.2, kind: .acknowledged) }, from: started, within: options.timeout
         ) { "\($0.work) on \($0.cluster) was never reported Applied" }
@@ -214,7 +214,7 @@ extension BenchRun {
         let elapsed = (ContinuousClock.now - started).inSeconds
         let perSecond = Double(sent) / elapsed
         results["status_per_second"] = .double(perSecond)
-        row("status reports ingested (\(options.concurrency) sites at once)", String(format: "%.0f/s", perSecond), floor: serialFloor(perSecond))
+        row("status reports ingested (\(options.concurrency) sites at once)", String(format: "%.0f/s", perSecond), floor: requestFloor(perSecond, requests: 1))
     }
 
     /// Requests the simulated sites had shed so far (503 with Retry-After).

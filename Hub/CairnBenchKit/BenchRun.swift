@@ -24,6 +24,7 @@ final class BenchRun: @unchecked Sendable {
 
     var floorHTTP = Duration.zero
     var floorCommit = Duration.zero
+    var floorRequests = Floor.RequestFloor(perSecond: 0, hubMs: 0, clientMs: 0)
     var baseline = ProcessStats(resident: 0, anonymous: 0, cpuSeconds: 0)
 
     init(options: Run, session: BenchSession, corpus: Corpus, agentBinary: String) {
@@ -73,18 +74,29 @@ final class BenchRun: @unchecked Sendable {
         try await Task.sleep(for: .seconds(1))
         baseline = session.hub.stats
         floorHTTP = try await Floor.httpRoundTrip(http: session.adminHTTP, url: session.url, tls: session.adminTLS)
+        let hub = session.hub
+        floorRequests = try await Floor.requests(http: session.adminHTTP, url: session.url, tls: session.adminTLS, hub: { hub.stats }, concurrency: options.concurrency)
         floorCommit = try Floor.sqliteCommit(directory: session.state)
-        results["floor"] = ["http_rtt_ms": .double(floorHTTP.milliseconds), "sqlite_commit_ms": .double(floorCommit.milliseconds)]
+        results["floor"] = [
+            "http_rtt_ms": .double(floorHTTP.milliseconds), "sqlite_commit_ms": .double(floorCommit.milliseconds),
+            "requests_per_second": .double(floorRequests.perSecond),
+            "request_cpu_ms": ["hub": .double(floorRequests.hubMs), "client": .double(floorRequests.clientMs)],
+        ]
         row("floor: HTTP round trip (loopback, TLS)", String(format: "%.2f ms", floorHTTP.milliseconds))
+        row(
+            "floor: requests, \(options.concurrency) at once (loopback, TLS)",
+            String(format: "%.0f/s; CPU each: hub %.3f ms, client %.3f ms", floorRequests.perSecond, floorRequests.hubMs, floorRequests.clientMs))
         row("floor: SQLite commit (WAL, synchronous=FULL)", String(format: "%.2f ms", floorCommit.milliseconds))
         results["hub_rss_bytes_start"] = .int(Int64(baseline.resident))
         print(String(format: "hub at %@ (%@), %.1f MiB at start", session.url, session.binary, Double(baseline.resident) / 1_048_576))
     }
 
-    /// A throughput beside what one client gets writing serially at the floor (a round trip and a commit each).
-    func serialFloor(_ perSecond: Double) -> String {
-        let serial = 1000 / (floorHTTP.milliseconds + floorCommit.milliseconds)
-        return String(format: "one client at the floor, serially: %.0f/s; ×%.2f", serial, perSecond / serial)
+    /// A throughput beside trivial requests' at the same concurrency, `requests` of them to each unit counted: a
+    /// work write to a connected site is four (the write, the site's poll answered, its status report, its next
+    /// poll); a status report is one.
+    func requestFloor(_ perSecond: Double, requests: Int) -> String {
+        let floor = floorRequests.perSecond / Double(requests)
+        return String(format: "trivial requests %.0f/s, %d each: %.0f/s; ×%.2f", floorRequests.perSecond, requests, floor, floor > 0 ? perSecond / floor : 0)
     }
 
     /// A change's floor: two acknowledged writes (the work, then the site's status) with nothing in between.

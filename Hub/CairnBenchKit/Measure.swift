@@ -114,6 +114,44 @@ enum Floor {
         return median(samples)
     }
 
+    /// What a request costs when many are in flight, as a write's four are: `count` GETs of the hub's /healthz,
+    /// `concurrency` at once over the administrator's connection, with nothing else running. Throughput, and the CPU
+    /// each took in the hub and in this process (the client's TLS, HTTP/2 and AsyncHTTPClient).
+    static func requests(
+        http: HTTPClient, url: String, tls: TLSConfiguration?, hub: @Sendable () -> ProcessStats, count: Int = 2000, concurrency: Int = 32
+    ) async throws -> RequestFloor {
+        let lanes = min(concurrency, count)
+        @Sendable func get() async throws {
+            var request = HTTPClientRequest(url: url + "/healthz")
+            request.tlsConfiguration = tls
+            let response = try await http.execute(request, timeout: .seconds(10))
+            _ = try await response.body.collect(upTo: 1024)
+        }
+        for _ in 0..<lanes { try await get() }  // the connection up and warm first
+        let (hubBefore, selfBefore) = (hub(), ProcessStats.of(getpid()))
+        let started = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for lane in 0..<lanes {
+                group.addTask {
+                    for _ in stride(from: lane, to: count, by: lanes) { try await get() }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let seconds = (ContinuousClock.now - started).inSeconds
+        let (hubAfter, selfAfter) = (hub(), ProcessStats.of(getpid()))
+        return RequestFloor(
+            perSecond: Double(count) / seconds,
+            hubMs: 1000 * (hubAfter.cpuSeconds - hubBefore.cpuSeconds) / Double(count),
+            clientMs: 1000 * (selfAfter.cpuSeconds - selfBefore.cpuSeconds) / Double(count))
+    }
+
+    struct RequestFloor: Sendable {
+        var perSecond: Double
+        var hubMs: Double
+        var clientMs: Double
+    }
+
     /// The median of `count` one-row commits to a new SQLite file in `directory`, set up as the hub sets up its own
     /// (WAL, synchronous=FULL).
     static func sqliteCommit(directory: String, count: Int = 200) throws -> Duration {
