@@ -80,10 +80,17 @@ struct Authenticator: Sendable {
         return (String(parts[0]), "held: cluster \(parts[0]) is enrolled with another key; an administrator has been alerted")
     }
 
-    static func bearer(_ request: Request) -> String? {
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { return nil }
-        let token = header.dropFirst("Bearer ".count).trimmingCharacters(in: .whitespaces)
-        return token.isEmpty ? nil : token
+    static func bearer(_ request: Request) -> String? { bearer(header: request.headers[.authorization]) }
+
+    /// The token of an `Authorization: Bearer …` header, without the blanks around it; nil for any other scheme or
+    /// none.
+    static func bearer(header: String?) -> String? {
+        guard let header, header.hasPrefix("Bearer ") else { return nil }
+        // Trimmed with the standard library: Foundation's `trimmingCharacters(in:)` cost 1% of the hub while it
+        // took writes (every administrator's request reads its token twice: authentication and the audit record).
+        var token = header.dropFirst("Bearer ".count).drop(while: \.isWhitespace)
+        while token.last?.isWhitespace == true { token.removeLast() }
+        return token.isEmpty ? nil : String(token)
     }
 }
 
