@@ -104,14 +104,20 @@ enum Floor {
     static func httpRoundTrip(http: HTTPClient, url: String, tls: TLSConfiguration?, count: Int = 200) async throws -> Duration {
         var samples = [Duration]()
         for index in 0..<(count + 20) {
-            var request = HTTPClientRequest(url: url + "/healthz")
-            request.tlsConfiguration = tls
             let started = ContinuousClock.now
-            let response = try await http.execute(request, timeout: .seconds(10))
-            _ = try await response.body.collect(upTo: 1024)
+            try await healthz(http: http, url: url, tls: tls)
             if index >= 20 { samples.append(ContinuousClock.now - started) }
         }
         return median(samples)
+    }
+
+    /// One `GET /healthz`, read to its end; anything but 200 is an error (a refused request is no floor).
+    static func healthz(http: HTTPClient, url: String, tls: TLSConfiguration?) async throws {
+        var request = HTTPClientRequest(url: url + "/healthz")
+        request.tlsConfiguration = tls
+        let response = try await http.execute(request, timeout: .seconds(10))
+        _ = try await response.body.collect(upTo: 1024)
+        guard response.status == .ok else { throw BenchError("the floor's GET /healthz was answered \(response.status)") }
     }
 
     /// What a request costs when many are in flight, as a write's four are: `count` GETs of the hub's /healthz,
@@ -121,12 +127,7 @@ enum Floor {
         http: HTTPClient, url: String, tls: TLSConfiguration?, hub: @Sendable () -> ProcessStats, count: Int = 2000, concurrency: Int = 32
     ) async throws -> RequestFloor {
         let lanes = min(concurrency, count)
-        @Sendable func get() async throws {
-            var request = HTTPClientRequest(url: url + "/healthz")
-            request.tlsConfiguration = tls
-            let response = try await http.execute(request, timeout: .seconds(10))
-            _ = try await response.body.collect(upTo: 1024)
-        }
+        @Sendable func get() async throws { try await healthz(http: http, url: url, tls: tls) }
         for _ in 0..<lanes { try await get() }  // the connection up and warm first
         let (hubBefore, selfBefore) = (hub(), ProcessStats.of(getpid()))
         let started = ContinuousClock.now
