@@ -126,19 +126,11 @@ enum Floor {
     static func requests(
         http: HTTPClient, url: String, tls: TLSConfiguration?, hub: @Sendable () -> ProcessStats, count: Int = 2000, concurrency: Int = 32
     ) async throws -> RequestFloor {
-        let lanes = min(concurrency, count)
-        @Sendable func get() async throws { try await healthz(http: http, url: url, tls: tls) }
-        for _ in 0..<lanes { try await get() }  // the connection up and warm first
+        // The connection up and warm first; then issued as the writes are (`concurrently`).
+        for _ in 0..<min(concurrency, count) { try await healthz(http: http, url: url, tls: tls) }
         let (hubBefore, selfBefore) = (hub(), ProcessStats.of(getpid()))
         let started = ContinuousClock.now
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for lane in 0..<lanes {
-                group.addTask {
-                    for _ in stride(from: lane, to: count, by: lanes) { try await get() }
-                }
-            }
-            try await group.waitForAll()
-        }
+        _ = try await concurrently(Array(0..<count), atMost: concurrency) { _ in try await healthz(http: http, url: url, tls: tls) }
         let seconds = (ContinuousClock.now - started).inSeconds
         let (hubAfter, selfAfter) = (hub(), ProcessStats.of(getpid()))
         return RequestFloor(
